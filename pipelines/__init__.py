@@ -1,0 +1,1 @@
+"""telelake pipelines: reusable stages (lake I/O, ingest, filters) that jobs/ compose."""

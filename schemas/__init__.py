@@ -1,0 +1,21 @@
+"""Table contracts: the Arrow schema, key, partitioning and description of every lake table."""
+from schemas.contract import SchemaMismatchError, TableContract, check_compatible
+from schemas.documents import CATEGORIES, DOCUMENT_SCHEMA, bronze_contract
+from schemas.keyword_hits import KEYWORD_HITS
+from schemas.rejected import REJECTED
+
+_FIXED = {c.name: c for c in (KEYWORD_HITS, REJECTED)}
+
+
+def contract_for(name: str) -> TableContract:
+    """Contract of table `zone.table`; bronze tables are one per source and share a schema."""
+    if name in _FIXED:
+        return _FIXED[name]
+    zone, _, table = name.partition(".")
+    if zone == "bronze" and table:
+        return bronze_contract(table)
+    raise KeyError(f"no contract for table {name!r}; known: {sorted(_FIXED)} and bronze.<source>")
+
+
+__all__ = ["CATEGORIES", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "REJECTED", "SchemaMismatchError",
+           "TableContract", "bronze_contract", "check_compatible", "contract_for"]
