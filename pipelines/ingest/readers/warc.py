@@ -20,26 +20,31 @@ def read_warc(path: str, limits: Limits, storage_options: dict[str, str]) -> Ite
         while True:
             try:
                 record = next(records)
+                wanted = record.rec_type in ("response", "conversion", "resource")
+                # Read the payload before asking for the offset: warcio's get_record_offset()
+                # consumes the rest of the record.
+                payload = record.content_stream().read(limits.max_doc_bytes + 1) if wanted else b""
                 offset = records.get_record_offset()
             except StopIteration:
                 return
             except Exception as exc:  # warcio raises ArchiveLoadFailed, zlib and EOF errors
                 yield Reject("corrupt_warc", f"unreadable WARC data after offset {offset:,}: {exc}; "
-                             "the rest of the file is skipped", f"offset={offset}", ordinal)
+                             "the rest of the file is skipped", f"offset={offset}", ordinal + 1)
                 return
-            if record.rec_type not in ("response", "conversion", "resource"):
+            if not wanted:
                 continue
             ordinal += 1
             loc = f"offset={offset}"
             try:
-                yield _document(record, loc, ordinal, limits)
+                yield _document(record, payload, loc, ordinal, limits)
             except Exception as exc:
-                yield Reject("corrupt_warc", f"record unreadable: {exc}", loc, ordinal)
+                yield Reject("corrupt_warc", f"record unreadable: {exc}", loc, ordinal,
+                             payload[: limits.max_raw_bytes], len(payload))
     finally:
         raw.close()
 
 
-def _document(record, loc: str, ordinal: int, limits: Limits) -> Record:
+def _document(record, payload: bytes, loc: str, ordinal: int, limits: Limits) -> Record:
     url = record.rec_headers.get_header("WARC-Target-URI")
     date = record.rec_headers.get_header("WARC-Date")
     rec_id = record.rec_headers.get_header("WARC-Record-ID")
@@ -55,7 +60,6 @@ def _document(record, loc: str, ordinal: int, limits: Limits) -> Record:
         meta["content_type"] = ctype
     if not any(t in ctype for t in TEXT_TYPES):
         return Drop("not_text_content", loc, ordinal)
-    payload = record.content_stream().read(limits.max_doc_bytes + 1)
     if len(payload) > limits.max_doc_bytes:
         return Reject("document_too_large", f"payload over max_doc_bytes {limits.max_doc_bytes:,}",
                       loc, ordinal, payload[: limits.max_raw_bytes], len(payload))

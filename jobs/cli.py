@@ -1,0 +1,145 @@
+"""The `telelake` command: one entry point for every job and lake operation.
+
+    telelake demo                                   # whole flow on the embedded corpus
+    telelake ingest --conf conf/ingest/wikipedia.yaml
+    telelake keywords --conf conf/keyword_filter.yaml
+    telelake keywords redecide --conf conf/keyword_filter.yaml --set keywords.thresholds.min_hits=2
+    telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
+    telelake lake vacuum bronze.wikipedia [--retention-hours 168] [--dry-run]
+    telelake lake pin bronze.wikipedia 3 --holder release:v1
+    telelake package                                # dist/telelake.zip for spark-submit --py-files
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from jobs._common import setup_logging
+from pipelines import config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    setup_logging()
+    try:
+        return args.func(args) or 0
+    except (config.ConfigError, FileNotFoundError, LookupError, ValueError) as exc:
+        print(f"telelake: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="telelake", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[2:]))
+    sub = p.add_subparsers()
+
+    demo = sub.add_parser("demo", help="run the whole flow on the embedded corpus")
+    demo.add_argument("--workdir", default="demo_lake", help="where raw files and the lake go")
+    demo.add_argument("--fresh", action="store_true", help="delete the workdir first")
+    demo.set_defaults(func=_demo)
+
+    for name, module, help_ in (("ingest", "jobs.ingest", "raw files → bronze"),):
+        j = sub.add_parser(name, help=help_)
+        _job_args(j)
+        j.set_defaults(func=lambda a, m=module: _run_job(m, a))
+
+    kw = sub.add_parser("keywords", help="keyword filter: bronze → silver.keyword_hits")
+    kw.add_argument("action", nargs="?", choices=["scan", "redecide"], default="scan")
+    _job_args(kw)
+    kw.set_defaults(func=lambda a: _run_job("jobs.keyword_redecide" if a.action == "redecide"
+                                            else "jobs.keyword_filter", a))
+
+    lk = sub.add_parser("lake", help="table history, vacuum and release pins")
+    lk.add_argument("action", choices=["history", "vacuum", "pin", "unpin", "pins"])
+    lk.add_argument("table", help="zone.table, e.g. bronze.wikipedia")
+    lk.add_argument("version", nargs="?", type=int, help="version (pin/unpin)")
+    lk.add_argument("--conf", default=None, help="conf with a lake section (default conf/telelake.yaml)")
+    lk.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    lk.add_argument("--holder", default="manual", help="who holds the pin, e.g. release:v1")
+    lk.add_argument("--retention-hours", type=int, default=168)
+    lk.add_argument("--dry-run", action="store_true")
+    lk.add_argument("--limit", type=int, default=20)
+    lk.set_defaults(func=_lake)
+
+    pk = sub.add_parser("package", help="build dist/telelake.zip for spark-submit --py-files")
+    pk.add_argument("--out", default="dist/telelake.zip")
+    pk.set_defaults(func=_package)
+    return p
+
+
+def _job_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conf", required=True)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+
+def _run_job(module: str, args) -> int:
+    import importlib
+
+    argv = ["--conf", args.conf] + [x for o in args.overrides for x in ("--set", o)]
+    importlib.import_module(module).main(argv)
+    return 0
+
+
+def _demo(args) -> int:
+    from pipelines.demo.run import run_demo
+
+    run_demo(Path(args.workdir), fresh=args.fresh)
+    return 0
+
+
+def _lake(args) -> int:
+    from pipelines import lake
+
+    conf = args.conf or ("conf/telelake.yaml" if Path("conf/telelake.yaml").is_file() else None)
+    cfg = config.load_section(lake.LakeConfig, conf, "lake", args.overrides)
+    console = Console()
+    if args.action == "history":
+        t = Table(title=f"{args.table} history")
+        for col in ("version", "time (UTC)", "operation", "batch", "job"):
+            t.add_column(col)
+        for h in lake.history(cfg, args.table, args.limit):
+            when = dt.datetime.fromtimestamp(h["timestamp"] / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            batch = f"{h.get('telelake.app_id', '')} v{h['telelake.batch_version']}" if "telelake.app_id" in h else ""
+            t.add_row(str(h.get("version")), when, h.get("operation", ""), batch, h.get("telelake.job", ""))
+        console.print(t)
+    elif args.action == "vacuum":
+        deleted = lake.vacuum(cfg, args.table, retention_hours=args.retention_hours, dry_run=args.dry_run)
+        verb = "would delete" if args.dry_run else "deleted"
+        console.print(f"vacuum {args.table}: {verb} {len(deleted)} files")
+        for f in deleted:
+            console.print(f"  {f}")
+    elif args.action in ("pin", "unpin"):
+        if args.version is None:
+            raise ValueError(f"`telelake lake {args.action}` needs a version: telelake lake {args.action} TABLE VERSION")
+        if args.action == "pin":
+            p = lake.pin(cfg, args.table, args.version, args.holder)
+            console.print(f"pinned {p.table} v{p.version} for {p.holder}")
+        else:
+            ok = lake.unpin(cfg, args.table, args.version, args.holder)
+            console.print(f"{'unpinned' if ok else 'no pin for'} {args.table} v{args.version} by {args.holder}")
+    else:
+        for p in lake.pins(cfg, args.table):
+            console.print(f"{p.table} v{p.version} held by {p.holder} since {p.pinned_at}")
+    return 0
+
+
+def _package(args) -> int:
+    from pipelines.packaging import build_pyfiles_zip
+
+    out = build_pyfiles_zip(Path(args.out))
+    print(f"wrote {out} (pass it to spark-submit --py-files)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Turn corpus.yaml into the raw files the ingest jobs read (Parquet, JSONL, WARC)."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+CORPUS = Path(__file__).with_name("corpus") / "corpus.yaml"
+
+
+def load_corpus() -> dict:
+    return yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
+
+
+def materialize(raw_dir: Path) -> dict[str, Path]:
+    """Write the raw inputs under raw_dir; return {source: folder}.
+
+    Existing files are left alone, so a second demo run sees the same inputs (same batch ids) and
+    shows that a rerun commits nothing.
+    """
+    corpus = load_corpus()
+    out = {name: raw_dir / name for name in ("wikipedia", "refinedweb", "forum", "commoncrawl")}
+    for folder in out.values():
+        folder.mkdir(parents=True, exist_ok=True)
+
+    wiki = corpus["wikipedia"]
+    _write_parquet(pa.table({
+        "id": [p["id"] for p in wiki],
+        "url": [f"https://en.wikipedia.org/wiki/{p['title'].replace(' ', '_')}" for p in wiki],
+        "title": [p["title"] for p in wiki],
+        "text": [p["text"] for p in wiki],
+    }), out["wikipedia"] / "enwiki-sample.parquet")
+
+    web = corpus["refinedweb"]
+    _write_parquet(pa.table({
+        "content": [p["content"] for p in web],
+        "url": [p["url"] for p in web],
+        "timestamp": pa.array([p["timestamp"] for p in web]).cast(pa.timestamp("s", tz="UTC")),
+        "dump": [p["dump"] for p in web],
+        "segment": [p["segment"] for p in web],
+        "image_urls": [[] for _ in web],
+    }), out["refinedweb"] / "refinedweb-sample.parquet")
+
+    lines = [json.dumps(p) for p in corpus["forum_jsonl"]] + list(corpus["forum_bad_lines"])
+    data = ("\n".join(lines) + "\n").encode() + b'{"id": "p7", "text": "Latin-1 bytes: caf\xe9"}\n'
+    _write_bytes(out["forum"] / "posts.jsonl", data)
+
+    _write_bytes(out["commoncrawl"] / "crawl-sample.warc.gz", _warc(corpus["warc"]))
+    return out
+
+
+def _warc(pages: list[dict]) -> bytes:
+    buf = io.BytesIO()
+    writer = WARCWriter(buf, gzip=True)
+    records = [(p["url"], "200 OK", "text/html; charset=utf-8", p["html"].encode()) for p in pages]
+    records.insert(1, ("https://www.example-operator.com/logo.png", "200 OK", "image/png", b"\x89PNG\r\n..."))
+    records.append(("https://www.example-operator.com/missing", "404 Not Found", "text/html", b"<html>gone</html>"))
+    for url, status, ctype, body in records:
+        headers = StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+        rec = writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=headers,
+                                        warc_headers_dict={"WARC-Date": "2023-05-01T00:00:00Z"})
+        writer.write_record(rec)
+    return buf.getvalue()
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    if not path.exists():
+        pq.write_table(table, path)
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    if not path.exists():
+        path.write_bytes(data)

@@ -1,0 +1,177 @@
+"""Keyword stage: bronze.<source> → silver.keyword_hits, incremental per bronze version.
+
+Batch identity: app id `telelake.keywords.<source>.<lexicon version>`, batch version = the bronze
+version scanned. A rerun at the same bronze version is a no-op; a later run scans only the data
+files added to bronze since the last scanned version.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import functions as F
+
+from pipelines import lake
+from pipelines.filters.keywords import Evidence, Thresholds, decide, density_per_kchar, scan
+from pipelines.filters.lexicon import Lexicon, load_lexicon
+from pipelines.filters.matchers import build_matcher
+from pipelines.ingest.parse import utc_now
+from pipelines.summary import JobSummary
+from schemas import KEYWORD_HITS
+
+log = logging.getLogger(__name__)
+JOB = "keywords"
+SCAN_COLUMNS = ["doc_id", "source", "category", "url", "text"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeywordSpec:
+    sources: list[str]
+    """Bronze sources to scan (tables bronze.<source>)."""
+    lexicon: str = "conf/lexicon/telecom_v1.yaml"
+    matcher: Literal["auto", "hyperscan", "aho_corasick"] = "auto"
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+_MATCHERS: dict[tuple[str, str], object] = {}
+
+
+def _matcher(lexicon: Lexicon, kind: str):
+    """One compiled matcher per Python worker process and lexicon."""
+    key = (lexicon.digest, kind)
+    if key not in _MATCHERS:
+        _MATCHERS[key] = build_matcher(lexicon, kind)
+    return _MATCHERS[key]
+
+
+def ledger_fn(lexicon: Lexicon, kind: str, thresholds: Thresholds, bronze_version: int,
+              scanned_at) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
+    """Per-batch transform: bronze rows (with text) → ledger rows (without it)."""
+    t_json = thresholds.to_json()
+
+    def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
+        matcher = _matcher(lexicon, kind)
+        rows = []
+        for r in batch.to_pylist():
+            ev = scan(r["text"], r["url"], lexicon, matcher)
+            verdict, reason = decide(ev, r["category"], thresholds)
+            rows.append(_ledger_row(r, ev, verdict, reason, lexicon.version, bronze_version, t_json,
+                                    scanned_at))
+        return pa.RecordBatch.from_pylist(rows, schema=KEYWORD_HITS.schema)
+
+    return fn
+
+
+def _ledger_row(r: dict, ev: Evidence, verdict: str, reason: str, lexicon_version: str,
+                bronze_version: int, t_json: str, scanned_at) -> dict:
+    return {
+        "doc_id": r["doc_id"], "source": r["source"], "category": r["category"],
+        "lexicon_version": lexicon_version, "bronze_version": bronze_version,
+        "term_counts": [{"term": k, "count": v} for k, v in sorted(ev.term_counts.items())],
+        "ambiguous_counts": [{"term": k, "count": v} for k, v in sorted(ev.ambiguous_counts.items())],
+        "strong_hits": sum(ev.term_counts.values()), "ambiguous_hits": sum(ev.ambiguous_counts.values()),
+        "distinct_terms": len(ev.term_counts) + len(ev.ambiguous_counts), "text_chars": ev.text_chars,
+        "density_per_kchar": density_per_kchar(ev), "wikipedia_url": ev.wikipedia_url,
+        "verdict": verdict, "reason": reason, "thresholds": t_json, "scanned_at": scanned_at,
+    }
+
+
+def run_keywords(spark, cfg: lake.LakeConfig, spec: KeywordSpec, config_json: str = "{}") -> list[JobSummary]:
+    lexicon = load_lexicon(spec.lexicon)
+    return [_scan_source(spark, cfg, spec, lexicon, source, config_json) for source in spec.sources]
+
+
+def _scan_source(spark, cfg, spec: KeywordSpec, lexicon: Lexicon, source: str, config_json: str) -> JobSummary:
+    bronze_name = f"bronze.{source}"
+    bronze_version = lake.load(cfg, bronze_name).version()
+    batch = lake.Batch(app_id=f"telelake.{JOB}.{source}.{lexicon.version}", version=bronze_version)
+    ledger = lake.open_table(cfg, KEYWORD_HITS.name)
+    previous = ledger.transaction_version(batch.app_id) if ledger is not None else None
+    already = previous is not None and previous >= bronze_version
+    if not already:
+        files = lake.data_files(cfg, bronze_name, version=bronze_version)
+        if previous is not None:
+            seen = {f["uri"] for f in lake.data_files(cfg, bronze_name, version=previous)}
+            files = [f for f in files if f["uri"] not in seen]
+        log.info("keywords %s: scanning %d data files of bronze v%d (lexicon %s, %d entries)",
+                 source, len(files), bronze_version, lexicon.version, len(lexicon.entries))
+        rows = lake.map_table(spark, cfg, bronze_name, ledger_fn(lexicon, spec.matcher, spec.thresholds,
+                                                                 bronze_version, utc_now()),
+                              KEYWORD_HITS.schema, columns=SCAN_COLUMNS, files=files)
+        if ledger is not None:  # never two ledger rows for one document and lexicon version
+            done = (lake.read_spark(spark, cfg, KEYWORD_HITS.name, columns=["doc_id", "source", "lexicon_version"])
+                    .where((F.col("source") == source) & (F.col("lexicon_version") == lexicon.version))
+                    .select("doc_id"))
+            rows = rows.join(done, "doc_id", "left_anti")
+        lake.write_dataframe(cfg, rows, KEYWORD_HITS, batch=batch,
+                             metadata={"telelake.job": JOB, "telelake.config": config_json})
+    summary = batch_summary(cfg, source, lexicon.version, bronze_version)
+    summary.already_committed = already
+    return summary
+
+
+def batch_summary(cfg, source: str, lexicon_version: str, bronze_version: int) -> JobSummary:
+    """Counts of the ledger rows one batch wrote, read back from the committed table."""
+    summary = JobSummary(job=JOB, source=source)
+    flt = ((pc.field("source") == source) & (pc.field("lexicon_version") == lexicon_version)
+           & (pc.field("bronze_version") == bronze_version))
+    version = lake.load(cfg, KEYWORD_HITS.name).version()
+    _count_verdicts(cfg, version, flt, summary)
+    return summary.check()
+
+
+def _count_verdicts(cfg, version: int, flt, summary: JobSummary) -> None:
+    ds = lake.dataset(cfg, KEYWORD_HITS.name, version=version)
+    counts = ds.to_table(columns=["verdict", "reason"], filter=flt).group_by(["verdict", "reason"]) \
+        .aggregate([([], "count_all")]).to_pylist()
+    for c in counts:
+        summary.read += c["count_all"]
+        if c["verdict"] == "keep":
+            summary.kept += c["count_all"]
+        else:
+            summary.dropped[c["reason"]] += c["count_all"]
+    summary.tables = {KEYWORD_HITS.name: version}
+
+
+def redecide_fn(lexicon_version: str, thresholds: Thresholds) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
+    """Per-batch transform over ledger rows: new verdicts from stored evidence, no text needed."""
+    t_json = thresholds.to_json()
+
+    def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
+        rows = batch.to_pylist()
+        for r in rows:
+            if r["lexicon_version"] != lexicon_version:
+                continue
+            ev = Evidence({t["term"]: t["count"] for t in r["term_counts"]},
+                          {t["term"]: t["count"] for t in r["ambiguous_counts"]},
+                          r["text_chars"], r["wikipedia_url"])
+            r["verdict"], r["reason"] = decide(ev, r["category"], thresholds)
+            r["thresholds"] = t_json
+        return pa.RecordBatch.from_pylist(rows, schema=KEYWORD_HITS.schema)
+
+    return fn
+
+
+def run_redecide(spark, cfg: lake.LakeConfig, spec: KeywordSpec, config_json: str = "{}") -> JobSummary:
+    """Re-apply `spec.thresholds` to every ledger row of the lexicon version: a new table version."""
+    lexicon = load_lexicon(spec.lexicon)
+    table = lake.load(cfg, KEYWORD_HITS.name)
+    digest = spec.thresholds.to_json()
+    batch = lake.Batch(app_id=f"telelake.{JOB}.redecide.{lexicon.version}.{_short_hash(digest)}",
+                       version=table.version())
+    rows = lake.map_table(spark, cfg, KEYWORD_HITS.name, redecide_fn(lexicon.version, spec.thresholds),
+                          KEYWORD_HITS.schema)
+    result = lake.write_dataframe(cfg, rows, KEYWORD_HITS, batch=batch, mode="overwrite",
+                                  metadata={"telelake.job": f"{JOB}.redecide", "telelake.config": config_json})
+    summary = JobSummary(job=f"{JOB}.redecide", source=lexicon.version, already_committed=result.skipped)
+    _count_verdicts(cfg, result.version, pc.field("lexicon_version") == lexicon.version, summary)
+    return summary.check()
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
