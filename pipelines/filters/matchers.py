@@ -65,7 +65,9 @@ class AhoCorasickMatcher:
                 continue
             automaton = self.caseless if e.caseless else self.exact
             for variant in _variants(e.term) if e.caseless else [e.term]:
-                automaton.add_word(variant, (idx, len(variant)))
+                # Two entries can share a surface form; the automaton keeps one value per word.
+                owners = automaton.get(variant, ())
+                automaton.add_word(variant, (*owners, (idx, len(variant))))
         for a in (self.caseless, self.exact):
             if len(a):
                 a.make_automaton()
@@ -78,11 +80,12 @@ class AhoCorasickMatcher:
             if not len(automaton):
                 continue
             last_end: dict[int, int] = {}
-            for end, (idx, n) in automaton.iter(hay):
-                start = end - n + 1
-                if _bounded(hay, start, end) and last_end.get(idx, -1) < start:
-                    counts[idx] += 1
-                    last_end[idx] = end
+            for end, owners in automaton.iter(hay):
+                for idx, n in owners:
+                    start = end - n + 1
+                    if _bounded(hay, start, end) and last_end.get(idx, -1) < start:
+                        counts[idx] += 1
+                        last_end[idx] = end
         for idx, rx in self.regexes:
             n = sum(1 for _ in rx.finditer(text))
             if n:

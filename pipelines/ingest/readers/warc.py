@@ -7,14 +7,18 @@ from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.ingest.readers.common import open_binary
 from pipelines.ingest.records import Doc, Drop, Limits, Record, Reject, check_text
+from pipelines.lake.storage import filesystem
 
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 
 
 def read_warc(path: str, limits: Limits, storage_options: dict[str, str]) -> Iterator[Record]:
+    fs, inner = filesystem(path, storage_options)
+    file_size = fs.get_file_info(inner).size or 0
     raw = open_binary(path, storage_options)
     ordinal = 0
     offset = 0
+    end = 0  # where the last complete record ended (compressed bytes for .gz)
     try:
         records = ArchiveIterator(raw, arc2warc=True)
         while True:
@@ -25,7 +29,12 @@ def read_warc(path: str, limits: Limits, storage_options: dict[str, str]) -> Ite
                 # consumes the rest of the record.
                 payload = record.content_stream().read(limits.max_doc_bytes + 1) if wanted else b""
                 offset = records.get_record_offset()
+                end = offset + records.get_record_length()
             except StopIteration:
+                if end < file_size:  # warcio stops quietly on a cut gzip member: say so
+                    yield Reject("corrupt_warc", f"{file_size - end:,} trailing bytes after offset "
+                                 f"{end:,} do not form a complete record", f"offset={end}", ordinal + 1,
+                                 b"", file_size - end)
                 return
             except Exception as exc:  # warcio raises ArchiveLoadFailed, zlib and EOF errors
                 yield Reject("corrupt_warc", f"unreadable WARC data after offset {offset:,}: {exc}; "
@@ -35,6 +44,11 @@ def read_warc(path: str, limits: Limits, storage_options: dict[str, str]) -> Ite
                 continue
             ordinal += 1
             loc = f"offset={offset}"
+            missing = getattr(record.raw_stream, "limit", 0)
+            if missing and len(payload) <= limits.max_doc_bytes:
+                yield Reject("truncated_record", f"record ends {missing:,} bytes short of its "
+                             "Content-Length", loc, ordinal, payload[: limits.max_raw_bytes], len(payload))
+                continue
             try:
                 yield _document(record, payload, loc, ordinal, limits)
             except Exception as exc:

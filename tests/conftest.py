@@ -1,0 +1,43 @@
+"""Shared fixtures: one local Spark session per test run, a fresh lake per test."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from pipelines.spark import SparkConfig, build_session
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = build_session(SparkConfig(master="local[2]", driver_memory="2g", log_level="ERROR",
+                                        conf={"spark.ui.showConsoleProgress": "false",
+                                              "spark.sql.shuffle.partitions": "2"}), "telelake-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake_cfg(tmp_path):
+    from pipelines.lake import LakeConfig
+
+    return LakeConfig(root=str(tmp_path / "lake"))
+
+
+@pytest.fixture(scope="session")
+def lexicon_path() -> str:
+    return str(ROOT / "conf" / "lexicon" / "telecom_v1.yaml")
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for running telelake jobs as child processes."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYSPARK_PYTHON"] = sys.executable
+    env.update(extra)
+    return env

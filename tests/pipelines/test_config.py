@@ -1,0 +1,60 @@
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from pipelines import config
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inner:
+    n: int = 1
+    mode: Literal["a", "b"] = "a"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outer:
+    name: str
+    inner: Inner = field(default_factory=Inner)
+    tags: list[str] = field(default_factory=list)
+
+
+def test_load_with_include_and_overrides(tmp_path):
+    (tmp_path / "base.yaml").write_text("inner: {n: 5, mode: b}\ntags: [x]\n")
+    (tmp_path / "job.yaml").write_text("include: base.yaml\nname: job\ninner: {n: 7}\n")
+    cfg = config.load(Outer, tmp_path / "job.yaml", ["tags=[y, z]"])
+    assert cfg == Outer(name="job", inner=Inner(n=7, mode="b"), tags=["y", "z"])
+
+
+def test_unknown_key_lists_known_keys(tmp_path):
+    (tmp_path / "c.yaml").write_text("name: x\ninner: {nn: 1}\n")
+    with pytest.raises(config.ConfigError, match=r"unknown key\(s\) \['nn'\] in inner; known: \['mode', 'n'\]"):
+        config.load(Outer, tmp_path / "c.yaml")
+
+
+def test_bad_literal_and_type_name_the_key(tmp_path):
+    (tmp_path / "c.yaml").write_text("name: x\ninner: {mode: c}\n")
+    with pytest.raises(config.ConfigError, match=r"inner.mode is 'c'; valid values: \['a', 'b'\]"):
+        config.load(Outer, tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("name: x\ninner: {n: many}\n")
+    with pytest.raises(config.ConfigError, match="inner.n must be int"):
+        config.load(Outer, tmp_path / "d.yaml")
+
+
+def test_missing_required_key(tmp_path):
+    (tmp_path / "c.yaml").write_text("tags: []\n")
+    with pytest.raises(config.ConfigError, match="name"):
+        config.load(Outer, tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize("conf", ["conf/keyword_filter.yaml", "conf/ingest/wikipedia.yaml",
+                                  "conf/ingest/refinedweb.yaml", "conf/ingest/commoncrawl_warc.yaml",
+                                  "conf/ingest/teledata.yaml"])
+def test_shipped_confs_load(conf):
+    from jobs.ingest import IngestJobConfig
+    from jobs.keyword_filter import KeywordJobConfig
+    from tests.conftest import ROOT
+
+    cls = KeywordJobConfig if "keyword" in conf else IngestJobConfig
+    cfg = config.load(cls, ROOT / conf)
+    assert cfg.lake.root == "lake"
