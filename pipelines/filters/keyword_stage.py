@@ -164,10 +164,14 @@ def run_redecide(spark, cfg: lake.LakeConfig, spec: KeywordSpec, config_json: st
     digest = spec.thresholds.to_json()
     batch = lake.Batch(app_id=f"telelake.{JOB}.redecide.{lexicon.version}.{_short_hash(digest)}",
                        version=table.version())
-    rows = lake.map_table(spark, cfg, KEYWORD_HITS.name, redecide_fn(lexicon.version, spec.thresholds),
-                          KEYWORD_HITS.schema)
-    result = lake.write_dataframe(cfg, rows, KEYWORD_HITS, batch=batch, mode="overwrite",
-                                  metadata={"telelake.job": f"{JOB}.redecide", "telelake.config": config_json})
+    latest = table.history(1)[0]
+    if latest.get("telelake.app_id") == batch.app_id:  # these thresholds are what the table holds
+        result = lake.CommitResult(KEYWORD_HITS.name, table.version(), 0, 0, skipped=True)
+    else:
+        rows = lake.map_table(spark, cfg, KEYWORD_HITS.name, redecide_fn(lexicon.version, spec.thresholds),
+                              KEYWORD_HITS.schema)
+        result = lake.write_dataframe(cfg, rows, KEYWORD_HITS, batch=batch, mode="overwrite",
+                                      metadata={"telelake.job": f"{JOB}.redecide", "telelake.config": config_json})
     summary = JobSummary(job=f"{JOB}.redecide", source=lexicon.version, already_committed=result.skipped)
     _count_verdicts(cfg, result.version, pc.field("lexicon_version") == lexicon.version, summary)
     return summary.check()
