@@ -96,7 +96,8 @@ def _write(spark, cfg, spec: IngestSpec, batch: lake.Batch, parsed: DataFrame, c
     try:
         summary.kept = docs.count()
         n_docs = summary.read - summary.n_dropped - summary.n_rejected
-        summary.dropped["duplicate_doc_id"] += n_docs - summary.kept
+        if n_docs > summary.kept:
+            summary.dropped["duplicate_doc_id"] += n_docs - summary.kept
         meta = {"telelake.job": JOB, "telelake.summary": summary.to_json(), "telelake.config": config_json}
         b = lake.write_dataframe(cfg, docs, bronze, batch=batch, metadata=meta)
         r = lake.write_dataframe(cfg, rejects, REJECTED, batch=batch, metadata=meta)
