@@ -63,12 +63,15 @@ def run_ingest(spark, cfg: lake.LakeConfig, spec: IngestSpec, config_json: str =
               .mapInArrow(parse_fn(parse), spark_schema(PARSED_SCHEMA))
               .persist(StorageLevel.MEMORY_AND_DISK))
     try:
-        return _write(spark, cfg, spec, batch, parsed, config_json)
+        return _write(spark, cfg, spec, batch, parsed, config_json, bronze_summary=done)
     finally:
         parsed.unpersist()
 
 
-def _write(spark, cfg, spec: IngestSpec, batch: lake.Batch, parsed: DataFrame, config_json: str) -> JobSummary:
+def _write(spark, cfg, spec: IngestSpec, batch: lake.Batch, parsed: DataFrame, config_json: str,
+           bronze_summary: JobSummary | None) -> JobSummary:
+    """Commit bronze, then quarantine. If a killed run already committed bronze, the summary
+    stored with that commit stands and only the quarantine commit is finished."""
     bronze = bronze_contract(spec.source)
     summary = JobSummary(job=JOB, source=spec.source)
     for row in parsed.groupBy("kind", "reason").count().collect():
@@ -91,6 +94,12 @@ def _write(spark, cfg, spec: IngestSpec, batch: lake.Batch, parsed: DataFrame, c
         F.lit(batch.app_id.rsplit(".", 1)[1]).alias("batch"), "source_file", "source_location",
         "reason", "detail", "raw", "raw_bytes", "raw_truncated", F.lit(now).alias("rejected_at"))
 
+    if bronze_summary is not None:
+        meta = {"telelake.job": JOB, "telelake.summary": bronze_summary.to_json(), "telelake.config": config_json}
+        r = lake.write_dataframe(cfg, rejects, REJECTED, batch=batch, metadata=meta)
+        bronze_summary.already_committed = False
+        bronze_summary.tables[r.table] = r.version
+        return bronze_summary.check()
     # Count kept docs before writing so the summary can ride along in both commits' metadata.
     docs = docs.persist(StorageLevel.MEMORY_AND_DISK)
     try:
