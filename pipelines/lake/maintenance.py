@@ -1,0 +1,90 @@
+"""Table history, release pins and vacuum.
+
+A pin says "version V of table T must stay readable" (releases pin the versions they publish).
+Pins are small JSON files under <root>/_telelake/pins/<table>/, one per (version, holder), so
+creating or removing one is a single atomic object write or delete on any storage.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+
+from pipelines.lake.read import load
+from pipelines.lake.storage import LakeConfig, filesystem
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_HOURS = 168
+
+
+@dataclass(frozen=True)
+class Pin:
+    table: str
+    version: int
+    holder: str
+    pinned_at: str
+
+
+def history(cfg: LakeConfig, name: str, limit: int | None = None) -> list[dict]:
+    """Commits of the table, newest first: version, timestamp, operation, telelake metadata."""
+    return load(cfg, name).history(limit)
+
+
+def _pins_dir(cfg: LakeConfig, name: str) -> tuple[pafs.FileSystem, str]:
+    fs, root = filesystem(cfg.root, cfg.storage_options)
+    return fs, f"{root.rstrip('/')}/_telelake/pins/{name}"
+
+
+def pin(cfg: LakeConfig, name: str, version: int, holder: str) -> Pin:
+    """Protect `version` of table `name` from vacuum on behalf of `holder` (e.g. release:v1)."""
+    table = load(cfg, name, version=version)  # fails clearly if the version does not exist
+    del table
+    safe_holder = holder.replace("/", "_")
+    p = Pin(name, version, holder, dt.datetime.now(dt.timezone.utc).isoformat())
+    fs, folder = _pins_dir(cfg, name)
+    fs.create_dir(folder, recursive=True)
+    with fs.open_output_stream(f"{folder}/{version:020d}__{safe_holder}.json") as out:
+        out.write(json.dumps(p.__dict__).encode())
+    return p
+
+
+def unpin(cfg: LakeConfig, name: str, version: int, holder: str) -> bool:
+    fs, folder = _pins_dir(cfg, name)
+    path = f"{folder}/{version:020d}__{holder.replace('/', '_')}.json"
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return False
+    fs.delete_file(path)
+    return True
+
+
+def pins(cfg: LakeConfig, name: str) -> list[Pin]:
+    fs, folder = _pins_dir(cfg, name)
+    if fs.get_file_info(folder).type == pafs.FileType.NotFound:
+        return []
+    out = []
+    for info in fs.get_file_info(pafs.FileSelector(folder)):
+        if info.path.endswith(".json"):
+            with fs.open_input_stream(info.path) as fh:
+                out.append(Pin(**json.loads(fh.read())))
+    return sorted(out, key=lambda p: (p.version, p.holder))
+
+
+def vacuum(cfg: LakeConfig, name: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS,
+           dry_run: bool = False) -> list[str]:
+    """Delete files no version within the retention window (nor any pinned version) needs.
+
+    Runs delta-rs's full vacuum, which also finds files that were never committed (the Parquet
+    files of a job killed before its commit). Files younger than the retention window are kept,
+    so a job still writing is safe when the window exceeds its run time.
+    """
+    table = load(cfg, name)
+    keep = sorted({p.version for p in pins(cfg, name)})
+    deleted = table.vacuum(retention_hours=retention_hours, dry_run=dry_run,
+                           enforce_retention_duration=False, full=True, keep_versions=keep or None)
+    log.info("vacuum %s: %s %d files (retention %d h, pinned versions %s)", name,
+             "would delete" if dry_run else "deleted", len(deleted), retention_hours, keep or "none")
+    return sorted(deleted)

@@ -1,0 +1,160 @@
+"""Read a lake table (latest, a version, or as of a timestamp) into pyarrow, DuckDB, Polars or Spark."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+from pipelines.lake.spark_types import spark_schema
+from pipelines.lake.storage import LakeConfig, filesystem, table_uri
+from schemas import contract_for
+from schemas.contract import TableContract
+
+BatchFn = Callable[[pa.RecordBatch], pa.RecordBatch | None]
+
+
+class TableNotFoundError(LookupError):
+    """The table (or the requested version of it) does not exist."""
+
+
+def load(cfg: LakeConfig, name: str, *, version: int | None = None,
+         timestamp: dt.datetime | str | None = None) -> DeltaTable:
+    """The Delta table `name` at its latest version, at `version`, or as of `timestamp`."""
+    uri = table_uri(cfg, name)
+    storage = cfg.storage_options or None
+    if not DeltaTable.is_deltatable(uri, storage_options=storage):
+        raise TableNotFoundError(f"no Delta table {name} at {uri}; run the job that writes it "
+                                 f"(e.g. `telelake ingest` for bronze tables) or check lake.root")
+    table = DeltaTable(uri, storage_options=storage)
+    if version is not None and timestamp is not None:
+        raise ValueError("give a version or a timestamp, not both")
+    try:
+        if version is not None:
+            table.load_as_version(version)
+        elif timestamp is not None:
+            table.load_as_version(timestamp)
+    except Exception as exc:  # delta-rs raises its own error types for missing versions
+        raise TableNotFoundError(f"{name}: cannot load version {version or timestamp}: {exc}") from exc
+    return table
+
+
+def dataset(cfg: LakeConfig, name: str, **at) -> pads.Dataset:
+    """A pyarrow Dataset of the table (lazy; partition columns included)."""
+    return load(cfg, name, **at).to_pyarrow_dataset()
+
+
+def read_arrow(cfg: LakeConfig, name: str, *, columns: list[str] | None = None, **at) -> pa.Table:
+    return dataset(cfg, name, **at).to_table(columns=columns)
+
+
+def read_duckdb(cfg: LakeConfig, name: str, con=None, **at):
+    """A DuckDB relation over the table; `con` defaults to a new in-memory connection."""
+    import duckdb
+
+    con = con or duckdb.connect()
+    return con.from_arrow(dataset(cfg, name, **at))
+
+
+def read_polars(cfg: LakeConfig, name: str, **at):
+    """A Polars LazyFrame over the table."""
+    import polars as pl
+
+    return pl.scan_pyarrow_dataset(dataset(cfg, name, **at))
+
+
+def data_files(cfg: LakeConfig, name: str, **at) -> list[dict]:
+    """One record per data file of the table version: uri and partition values (as strings)."""
+    table = load(cfg, name, **at)
+    base = table_uri(cfg, name)
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    files = []
+    for a in actions:
+        parts = {k.removeprefix("partition."): v for k, v in a.items() if k.startswith("partition.")}
+        files.append({"uri": f"{base}/{unquote(a['path'])}", "partition_values": json.dumps(parts),
+                      "num_records": a.get("num_records") or 0})
+    return sorted(files, key=lambda f: f["uri"])
+
+
+def read_spark(spark, cfg: LakeConfig, name: str, *, columns: list[str] | None = None,
+               contract: TableContract | None = None, **at):
+    """A Spark DataFrame over the table version; one task per data file.
+
+    Tasks read the Parquet files with pyarrow, so local folders and object stores take the same
+    path and no Delta jars are needed. With the delta-spark connector on the classpath, the
+    connector reads instead.
+    """
+    from pipelines.spark import has_delta_connector
+
+    contract = contract or contract_for(name)
+    if has_delta_connector(spark):
+        reader = spark.read.format("delta")
+        if at.get("version") is not None:
+            reader = reader.option("versionAsOf", at["version"])
+        if at.get("timestamp") is not None:
+            reader = reader.option("timestampAsOf", str(at["timestamp"]))
+        df = reader.load(table_uri(cfg, name))
+        return df.select(*columns) if columns else df
+    return map_table(spark, cfg, name, None, _project(contract.schema, columns), contract=contract,
+                     columns=columns, **at)
+
+
+def map_table(spark, cfg: LakeConfig, name: str, fn: BatchFn | None, out_schema: pa.Schema, *,
+              contract: TableContract | None = None, columns: list[str] | None = None,
+              files: list[dict] | None = None, batch_rows: int = 8192, **at):
+    """Read the table in Spark tasks and apply `fn` to each Arrow batch inside the same task.
+
+    The fused form keeps big columns (text) out of the JVM when a stage only needs a summary of
+    them: a keyword scan reads the text in Python and hands Spark only its small ledger rows.
+    `files` (records from `data_files`) restricts the read to those files, for incremental stages.
+    """
+    contract = contract or contract_for(name)
+    files = data_files(cfg, name, **at) if files is None else files
+    read_schema = _project(contract.schema, columns)
+    storage = dict(cfg.storage_options)
+    sc = spark.sparkContext
+    units = sc.parallelize([(f["uri"], f["partition_values"]) for f in files], max(1, len(files)))
+    units_df = spark.createDataFrame(units, "uri string, partition_values string") if files else \
+        spark.createDataFrame([], "uri string, partition_values string")
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for unit_batch in batches:
+            for unit in unit_batch.to_pylist():
+                for batch in _read_file(unit["uri"], json.loads(unit["partition_values"]),
+                                        read_schema, storage, batch_rows):
+                    out = batch if fn is None else fn(batch)
+                    if out is not None and out.num_rows:
+                        yield out
+
+    return units_df.mapInArrow(run, spark_schema(out_schema))
+
+
+def _project(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
+    if not columns:
+        return schema
+    missing = [c for c in columns if c not in schema.names]
+    if missing:
+        raise KeyError(f"columns {missing} not in table; it has {schema.names}")
+    return pa.schema([schema.field(c) for c in columns])
+
+
+def _read_file(uri: str, partition_values: dict, schema: pa.Schema, storage: dict,
+               batch_rows: int) -> Iterator[pa.RecordBatch]:
+    fs, path = filesystem(uri, storage)
+    file_cols = [n for n in schema.names if n not in partition_values]
+    with fs.open_input_file(path) as fh:
+        pf = pq.ParquetFile(fh)
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=file_cols):
+            arrays = []
+            for field in schema:
+                if field.name in partition_values:
+                    raw = pa.array([partition_values[field.name]] * batch.num_rows, pa.string())
+                    arrays.append(raw.cast(field.type))
+                else:
+                    arrays.append(batch.column(field.name).cast(field.type))
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema.remove_metadata())
