@@ -24,25 +24,25 @@ class ConfigError(ValueError):
 
 def load(cls: type[T], path: str | Path | None, overrides: list[str] | None = None) -> T:
     """Load `path` (and its includes) into `cls`, applying `key.sub=value` overrides."""
-    data = read_yaml(Path(path)) if path else {}
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"override {item!r} must look like key.sub=value")
-        _set_path(data, key.strip().split("."), yaml.safe_load(value))
+    data = _read_with_overrides(path, overrides)
     return from_dict(cls, data, where=str(path or "<defaults>"))
 
 
 def load_section(cls: type[T], path: str | Path | None, section: str,
                  overrides: list[str] | None = None) -> T:
     """Load one section of a conf (e.g. `lake` of any job conf), ignoring the other sections."""
+    data = _read_with_overrides(path, overrides)
+    return from_dict(cls, data.get(section) or {}, where=f"{path or '<defaults>'} [{section}]")
+
+
+def _read_with_overrides(path: str | Path | None, overrides: list[str] | None) -> dict:
     data = read_yaml(Path(path)) if path else {}
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"override {item!r} must look like key.sub=value")
         _set_path(data, key.strip().split("."), yaml.safe_load(value))
-    return from_dict(cls, data.get(section) or {}, where=f"{path or '<defaults>'} [{section}]")
+    return data
 
 
 def read_yaml(path: Path) -> dict:
