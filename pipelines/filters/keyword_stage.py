@@ -7,6 +7,7 @@ files added to bronze since the last scanned version.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ import pyarrow.compute as pc
 from pyspark.sql import functions as F
 
 from pipelines import lake
-from pipelines.filters.keywords import Evidence, Thresholds, decide, density_per_kchar, scan
+from pipelines.filters.keywords import Evidence, Thresholds, decide
+from pipelines.filters.ledger import ledger_batch
 from pipelines.filters.lexicon import Lexicon, load_lexicon
 from pipelines.filters.matchers import build_matcher
 from pipelines.ingest.parse import utc_now
@@ -55,30 +57,10 @@ def ledger_fn(lexicon: Lexicon, kind: str, thresholds: Thresholds, bronze_versio
     t_json = thresholds.to_json()
 
     def fn(batch: pa.RecordBatch) -> pa.RecordBatch:
-        matcher = _matcher(lexicon, kind)
-        rows = []
-        for r in batch.to_pylist():
-            ev = scan(r["text"], r["url"], lexicon, matcher)
-            verdict, reason = decide(ev, r["category"], thresholds)
-            rows.append(_ledger_row(r, ev, verdict, reason, lexicon.version, bronze_version, t_json,
-                                    scanned_at))
-        return pa.RecordBatch.from_pylist(rows, schema=KEYWORD_HITS.schema)
+        return ledger_batch(batch, lexicon, _matcher(lexicon, kind), thresholds,
+                            bronze_version=bronze_version, scanned_at=scanned_at, thresholds_json=t_json)
 
     return fn
-
-
-def _ledger_row(r: dict, ev: Evidence, verdict: str, reason: str, lexicon_version: str,
-                bronze_version: int, t_json: str, scanned_at) -> dict:
-    return {
-        "doc_id": r["doc_id"], "source": r["source"], "category": r["category"],
-        "lexicon_version": lexicon_version, "bronze_version": bronze_version,
-        "term_counts": [{"term": k, "count": v} for k, v in sorted(ev.term_counts.items())],
-        "ambiguous_counts": [{"term": k, "count": v} for k, v in sorted(ev.ambiguous_counts.items())],
-        "strong_hits": sum(ev.term_counts.values()), "ambiguous_hits": sum(ev.ambiguous_counts.values()),
-        "distinct_terms": len(ev.term_counts) + len(ev.ambiguous_counts), "text_chars": ev.text_chars,
-        "density_per_kchar": density_per_kchar(ev), "wikipedia_url": ev.wikipedia_url,
-        "verdict": verdict, "reason": reason, "thresholds": t_json, "scanned_at": scanned_at,
-    }
 
 
 def run_keywords(spark, cfg: lake.LakeConfig, spec: KeywordSpec, config_json: str = "{}") -> list[JobSummary]:
@@ -100,19 +82,32 @@ def _scan_source(spark, cfg, spec: KeywordSpec, lexicon: Lexicon, source: str, c
             files = [f for f in files if f["uri"] not in seen]
         log.info("keywords %s: scanning %d data files of bronze v%d (lexicon %s, %d entries)",
                  source, len(files), bronze_version, lexicon.version, len(lexicon.entries))
-        rows = lake.map_table(spark, cfg, bronze_name, ledger_fn(lexicon, spec.matcher, spec.thresholds,
-                                                                 bronze_version, utc_now()),
-                              KEYWORD_HITS.schema, columns=SCAN_COLUMNS, files=files)
-        if ledger is not None:  # never two ledger rows for one document and lexicon version
+        fn = ledger_fn(lexicon, spec.matcher, spec.thresholds, bronze_version, utc_now())
+        metadata = {"telelake.job": JOB, "telelake.config": config_json}
+        if not _has_rows(cfg, ledger, source):
+            # First scan of this source: read, scan and write the ledger in the same tasks.
+            lake.map_write(spark, cfg, bronze_name, fn, KEYWORD_HITS, batch=batch, columns=SCAN_COLUMNS,
+                           files=files, metadata=metadata)
+        else:
+            # Never two ledger rows for one document and lexicon version.
+            rows = lake.map_table(spark, cfg, bronze_name, fn, KEYWORD_HITS.schema, columns=SCAN_COLUMNS,
+                                  files=files)
             done = (lake.read_spark(spark, cfg, KEYWORD_HITS.name, columns=["doc_id", "source", "lexicon_version"])
                     .where((F.col("source") == source) & (F.col("lexicon_version") == lexicon.version))
                     .select("doc_id"))
-            rows = rows.join(done, "doc_id", "left_anti")
-        lake.write_dataframe(cfg, rows, KEYWORD_HITS, batch=batch,
-                             metadata={"telelake.job": JOB, "telelake.config": config_json})
+            lake.write_dataframe(cfg, rows.join(done, "doc_id", "left_anti"), KEYWORD_HITS, batch=batch,
+                                 metadata=metadata)
     summary = batch_summary(cfg, source, lexicon.version, bronze_version)
     summary.already_committed = already
     return summary
+
+
+def _has_rows(cfg: lake.LakeConfig, ledger, source: str) -> bool:
+    """Whether the ledger holds any file of this source's partition (a metadata-only check)."""
+    if ledger is None:
+        return False
+    return any(json.loads(f["partition_values"]).get("source") == source
+               for f in lake.data_files(cfg, KEYWORD_HITS.name))
 
 
 def batch_summary(cfg, source: str, lexicon_version: str, bronze_version: int) -> JobSummary:

@@ -10,9 +10,14 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pipelines.filters.lexicon import Lexicon
 
-WIKIPEDIA_URL = re.compile(r"^https?://(?:[a-z0-9-]+\.)*wikipedia\.org(?:/|$)", re.IGNORECASE)
+_WIKIPEDIA = r"^https?://(?:[a-z0-9-]+\.)*wikipedia\.org(?:/|$)"
+WIKIPEDIA_URL = re.compile(_WIKIPEDIA, re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +58,12 @@ def scan(text: str, url: str | None, lexicon: Lexicon, matcher) -> Evidence:
     return Evidence(terms, ambiguous, len(text), bool(url and WIKIPEDIA_URL.match(url)))
 
 
+def wikipedia_urls(urls: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Vectorized `WIKIPEDIA_URL` test over a column of URLs (null → False)."""
+    hit = pc.match_substring_regex(urls, _WIKIPEDIA, ignore_case=True)
+    return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), bool)
+
+
 def decide(ev: Evidence, category: str, t: Thresholds) -> tuple[str, str]:
     """(verdict, reason): ("keep", "keyword_match") or ("drop", <reason>)."""
     if ev.wikipedia_url and category in t.drop_wikipedia_urls_in:
@@ -75,7 +86,3 @@ def decide(ev: Evidence, category: str, t: Thresholds) -> tuple[str, str]:
         return "drop", "below_min_density"
     return "keep", "keyword_match"
 
-
-def density_per_kchar(ev: Evidence) -> float:
-    hits = sum(ev.term_counts.values()) + sum(ev.ambiguous_counts.values())
-    return 1000.0 * hits / max(ev.text_chars, 1)

@@ -5,6 +5,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -12,6 +13,11 @@ import yaml
 
 class LexiconError(ValueError):
     """The lexicon file is malformed (unknown key, duplicate term, invalid pattern)."""
+
+
+# Matchers scan a batch as one buffer with documents joined by NUL: a pattern that could match NUL
+# (".", a negated class, \W \S \D) could join the end of one document to the start of the next.
+_SPANNING = re.compile(r"(?<!\\)\.|\[\^|\\[WSD]")
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class Lexicon:
     version: str
     entries: tuple[Entry, ...]
 
-    @property
+    @cached_property
     def digest(self) -> str:
         payload = json.dumps([(e.term, e.kind, e.regex, e.caseless) for e in self.entries])
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
@@ -87,6 +93,10 @@ def load_lexicon(path: str | Path) -> Lexicon:
         add(Entry(t, "ambiguous", "ambiguous", r"\b" + re.escape(t) + r"\b", caseless=False))
     for group, patterns in (data.get("patterns") or {}).items():
         for i, p in enumerate(patterns):
+            if _SPANNING.search(p):
+                raise LexiconError(f"{path}: pattern {group}#{i} {p!r} uses '.', a negated class or "
+                                   r"\W/\S/\D, which can match across documents; spell out the "
+                                   r"characters allowed (e.g. [\s\-] or \d)")
             add(Entry(f"{group}#{i}", "pattern", group, p, caseless=True))
     if not entries:
         raise LexiconError(f"{path}: lexicon has no entries")

@@ -9,9 +9,9 @@ from pipelines.lake.maintenance import history, pin, pins, unpin, vacuum
 from pipelines.lake.read import (TableNotFoundError, data_files, dataset, load, map_table, read_arrow,
                                  read_duckdb, read_polars, read_spark)
 from pipelines.lake.storage import LakeConfig, table_uri
-from pipelines.lake.write import write_dataframe
+from pipelines.lake.write import map_write, write_dataframe
 
 __all__ = ["Batch", "CommitResult", "LakeConfig", "TableNotFoundError", "commit_files",
-           "committed_version", "data_files", "dataset", "history", "load", "map_table", "open_table",
+           "committed_version", "data_files", "dataset", "history", "load", "map_table", "map_write", "open_table",
            "pin", "pins", "read_arrow", "read_duckdb", "read_polars", "read_spark", "table_uri",
            "unpin", "vacuum", "write_dataframe"]

@@ -69,7 +69,7 @@ def read_polars(cfg: LakeConfig, name: str, **at):
 
 
 def data_files(cfg: LakeConfig, name: str, **at) -> list[dict]:
-    """One record per data file of the table version: uri and partition values (as strings)."""
+    """One record per data file of the table version: uri, partition values (as strings), size."""
     table = load(cfg, name, **at)
     base = table_uri(cfg, name)
     actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
@@ -77,7 +77,7 @@ def data_files(cfg: LakeConfig, name: str, **at) -> list[dict]:
     for a in actions:
         parts = {k.removeprefix("partition."): v for k, v in a.items() if k.startswith("partition.")}
         files.append({"uri": f"{base}/{unquote(a['path'])}", "partition_values": json.dumps(parts),
-                      "num_records": a.get("num_records") or 0})
+                      "num_records": a.get("num_records") or 0, "size": a.get("size_bytes") or 0})
     return sorted(files, key=lambda f: f["uri"])
 
 
@@ -100,7 +100,7 @@ def read_spark(spark, cfg: LakeConfig, name: str, *, columns: list[str] | None =
             reader = reader.option("timestampAsOf", str(at["timestamp"]))
         df = reader.load(table_uri(cfg, name))
         return df.select(*columns) if columns else df
-    return map_table(spark, cfg, name, None, _project(contract.schema, columns), contract=contract,
+    return map_table(spark, cfg, name, None, project_schema(contract.schema, columns), contract=contract,
                      columns=columns, **at)
 
 
@@ -115,26 +115,55 @@ def map_table(spark, cfg: LakeConfig, name: str, fn: BatchFn | None, out_schema:
     """
     contract = contract or contract_for(name)
     files = data_files(cfg, name, **at) if files is None else files
-    read_schema = _project(contract.schema, columns)
+    frame, read = planned_read(spark, cfg, files, project_schema(contract.schema, columns), batch_rows)
+
+    def run(tasks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in read(tasks):
+            out = batch if fn is None else fn(batch)
+            if out is not None and out.num_rows:
+                yield out
+
+    return frame.mapInArrow(run, spark_schema(out_schema))
+
+
+def plan_tasks(files: list[dict], parallelism: int, target_bytes: int = 128 << 20) -> list[list[dict]]:
+    """Group data files into Spark tasks: at least two tasks per core (so a slow task does not idle
+    the others), no task much above `target_bytes`, largest files first onto the lightest task.
+
+    Each Python task costs tens of milliseconds to start; one per small file would dominate."""
+    if not files:
+        return []
+    total = sum(f.get("size") or 0 for f in files)
+    n = min(len(files), max(2 * parallelism, -(-total // target_bytes)))
+    bins: list[tuple[int, int, list[dict]]] = [(0, i, []) for i in range(n)]
+    for f in sorted(files, key=lambda f: (-(f.get("size") or 0), f["uri"])):
+        load_, i, members = min(bins)
+        members.append(f)
+        bins[i] = (load_ + (f.get("size") or 0), i, members)
+        bins.sort(key=lambda b: b[1])
+    return [sorted(members, key=lambda f: f["uri"]) for _, _, members in bins if members]
+
+
+def planned_read(spark, cfg: LakeConfig, files: list[dict], schema: pa.Schema, batch_rows: int = 8192):
+    """Plan `files` into tasks (`plan_tasks`) and return (frame, read): `frame` has one row and one
+    partition per task, `read` is the task-side function (for mapInArrow) that turns the task's
+    rows into the Arrow batches of its files. The plan travels to the workers as a broadcast."""
+    tasks = [[(f["uri"], f["partition_values"]) for f in t]
+             for t in plan_tasks(files, spark.sparkContext.defaultParallelism)]
+    plan = spark.sparkContext.broadcast(tasks)
+    frame = spark.range(0, len(tasks), 1, max(1, len(tasks)))
     storage = dict(cfg.storage_options)
-    sc = spark.sparkContext
-    units = sc.parallelize([(f["uri"], f["partition_values"]) for f in files], max(1, len(files)))
-    units_df = spark.createDataFrame(units, "uri string, partition_values string") if files else \
-        spark.createDataFrame([], "uri string, partition_values string")
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for unit_batch in batches:
-            for unit in unit_batch.to_pylist():
-                for batch in _read_file(unit["uri"], json.loads(unit["partition_values"]),
-                                        read_schema, storage, batch_rows):
-                    out = batch if fn is None else fn(batch)
-                    if out is not None and out.num_rows:
-                        yield out
+    def read(task_ids: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for ids in task_ids:
+            for task in ids.column("id").to_pylist():
+                for uri, partition_values in plan.value[task]:
+                    yield from _read_file(uri, json.loads(partition_values), schema, storage, batch_rows)
 
-    return units_df.mapInArrow(run, spark_schema(out_schema))
+    return frame, read
 
 
-def _project(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
+def project_schema(schema: pa.Schema, columns: list[str] | None) -> pa.Schema:
     if not columns:
         return schema
     missing = [c for c in columns if c not in schema.names]

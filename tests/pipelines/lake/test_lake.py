@@ -121,3 +121,42 @@ def test_overwrite_and_vacuum_respect_pins(spark, lake_cfg):
     assert lake.unpin(lake_cfg, "quarantine.rejected", 0, "release:v1")
     lake.vacuum(lake_cfg, "quarantine.rejected", retention_hours=0)
     assert not any(os.path.exists(u) for u in v0_files)
+
+
+def test_plan_tasks_balances_files_and_keeps_cores_busy():
+    from pipelines.lake.read import plan_tasks
+    files = [{"uri": f"f{i:02d}", "size": s} for i, s in enumerate([900, 100, 100, 100, 500, 400, 50, 50])]
+    tasks = plan_tasks(files, parallelism=2, target_bytes=10_000)
+    assert len(tasks) == 4                                  # 2 per core: small data, few tasks
+    assert sorted(f["uri"] for t in tasks for f in t) == [f["uri"] for f in files]  # each file once
+    # largest first onto the lightest task: the 900 alone, the small ones fill the lightest
+    assert sorted(sum(f["size"] for f in t) for t in tasks) == [400, 400, 500, 900]
+    many = plan_tasks(files, parallelism=2, target_bytes=300)
+    assert len(many) == min(len(files), -(-2200 // 300))     # big data: one task per ~target bytes
+    assert plan_tasks([], 2) == [] and len(plan_tasks(files[:1], 8)) == 1
+
+
+def test_map_write_reads_transforms_and_commits_in_the_same_tasks(spark, lake_cfg):
+    lake.write_dataframe(lake_cfg, df_of(spark, rows(30)), REJECTED, batch=lake.Batch("src", 1))
+    lake.write_dataframe(lake_cfg, df_of(spark, rows(20, job="keywords", start=30)), REJECTED, batch=lake.Batch("src", 2))
+    target = TableContract(name="silver.lengths", schema=pa.schema([pa.field("reject_id", pa.string(), nullable=False),
+                                                                     pa.field("n", pa.int64(), nullable=False)]),
+                           key=("reject_id",), description="test")
+
+    def fn(batch):
+        ids = batch.column("reject_id")
+        return pa.RecordBatch.from_arrays([ids, pa.array([len(x) for x in ids.to_pylist()], pa.int64())],
+                                          schema=target.schema)
+
+    first = lake.map_write(spark, lake_cfg, "quarantine.rejected", fn, target, batch=lake.Batch("m", 1),
+                           columns=["reject_id", "job"])
+    again = lake.map_write(spark, lake_cfg, "quarantine.rejected", fn, target, batch=lake.Batch("m", 1))
+    assert (first.rows, first.skipped, again.skipped, again.version) == (50, False, True, first.version)
+    out = lake.read_arrow(lake_cfg, "silver.lengths").to_pylist()
+    assert sorted(r["reject_id"] for r in out) == sorted(f"r{i}" for i in range(50))
+    assert all(r["n"] == len(r["reject_id"]) for r in out)
+    # a subset of files (an incremental stage) writes only their rows
+    newest = [f for f in lake.data_files(lake_cfg, "quarantine.rejected")
+              if json.loads(f["partition_values"])["job"] == "keywords"]
+    part = lake.map_write(spark, lake_cfg, "quarantine.rejected", fn, target, batch=lake.Batch("m", 2), files=newest)
+    assert part.rows == 20 and lake.read_arrow(lake_cfg, "silver.lengths").num_rows == 70
