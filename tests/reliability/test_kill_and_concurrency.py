@@ -63,7 +63,7 @@ def test_killed_job_reruns_without_loss_or_duplicates(tmp_path, failpoint, delay
     _check_lake(tmp_path / "lake")
 
 
-def _appender(root: str, worker: int, start_at: float, q) -> None:
+def _appender(root: str, worker: int, start_at: float, q, app_id: str | None = None) -> None:
     contract = bronze_contract("shared")
     cfg = lake.LakeConfig(root=root)
     now = pa.scalar(0, pa.timestamp("us", tz="UTC")).as_py()
@@ -74,7 +74,7 @@ def _appender(root: str, worker: int, start_at: float, q) -> None:
     spec = SinkSpec(table_uri=lake.table_uri(cfg, contract.name), contract=contract, storage_options={})
     files = write_batches(spec, [pa.RecordBatch.from_pylist(rows, schema=contract.schema)])
     time.sleep(max(0.0, start_at - time.time()))
-    batch = lake.Batch(f"appender-{worker}", 1)
+    batch = lake.Batch(app_id or f"appender-{worker}", 1)
     results = [lake.commit_files(cfg, contract, files, mode="append", batch=batch) for _ in range(2)]
     q.put((worker, results[0].skipped, results[1].skipped))
 
@@ -98,3 +98,28 @@ def test_eight_concurrent_appenders_all_land_once(tmp_path):
     dt = lake.load(cfg, "bronze.shared")
     assert all(dt.transaction_version(f"appender-{w}") == 1 for w in range(8))
     assert dt.version() == 7  # one create + seven appends
+
+
+def test_one_batch_launched_four_times_at_once_lands_once(tmp_path):
+    """A scheduler that starts the same batch twice: every copy writes files, one commit wins,
+    the others see its application transaction and skip; their files are orphans for vacuum."""
+    root = str(tmp_path / "lake")
+    lake.commit_files(lake.LakeConfig(root=root), bronze_contract("shared"), [], mode="append",
+                      batch=lake.Batch("setup", 1))  # the table exists: the race is between appends
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    start_at = time.time() + 4
+    procs = [ctx.Process(target=_appender, args=(root, w, start_at, q, "same-batch")) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * 4
+    outcomes = sorted(q.get() for _ in procs)
+    assert sum(not first for _, first, _ in outcomes) == 1 and all(second for _, _, second in outcomes)
+    cfg = lake.LakeConfig(root=root)
+    table = lake.read_arrow(cfg, "bronze.shared")
+    assert table.num_rows == 25 and len({d.split("-")[0] for d in table.column("doc_id").to_pylist()}) == 1
+    assert lake.load(cfg, "bronze.shared").transaction_version("same-batch") == 1
+    removed = lake.vacuum(cfg, "bronze.shared", retention_hours=0)
+    assert len(removed) == 3  # the losers' files
