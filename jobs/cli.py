@@ -4,6 +4,7 @@
     telelake ingest --conf conf/ingest/wikipedia.yaml
     telelake keywords --conf conf/keyword_filter.yaml
     telelake keywords redecide --conf conf/keyword_filter.yaml --set keywords.thresholds.min_hits=2
+    telelake judge --conf conf/judge.yaml            # LLM Yes/No relevance of the keyword pool
     telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
     telelake lake vacuum bronze.wikipedia [--retention-hours 168] [--dry-run]
     telelake lake pin bronze.wikipedia 3 --holder release:v1
@@ -48,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--fresh", action="store_true", help="delete the workdir first")
     demo.set_defaults(func=_demo)
 
-    for name, module, help_ in (("ingest", "jobs.ingest", "raw files → bronze"),):
+    for name, module, help_ in (("ingest", "jobs.ingest", "raw files → bronze"),
+                                ("judge", "jobs.judge", "LLM relevance judge: keyword pool → silver.relevance")):
         j = sub.add_parser(name, help=help_)
         _job_args(j)
         j.set_defaults(func=lambda a, m=module: _run_job(m, a))

@@ -160,3 +160,17 @@ def test_map_write_reads_transforms_and_commits_in_the_same_tasks(spark, lake_cf
               if json.loads(f["partition_values"])["job"] == "keywords"]
     part = lake.map_write(spark, lake_cfg, "quarantine.rejected", fn, target, batch=lake.Batch("m", 2), files=newest)
     assert part.rows == 20 and lake.read_arrow(lake_cfg, "silver.lengths").num_rows == 70
+
+
+def test_filters_on_columns_without_file_stats_find_their_rows(spark, lake_cfg):
+    """delta-rs's own pyarrow dataset prunes every file on such a filter (`col >= null`)."""
+    import polars as pl
+    import pyarrow.compute as pc
+    lake.write_dataframe(lake_cfg, df_of(spark, rows(4) + rows(3, job="keywords", start=4)), REJECTED,
+                         batch=lake.Batch("f", 1))
+    assert "detail" not in REJECTED.stats_columns()
+    ds = lake.dataset(lake_cfg, "quarantine.rejected")
+    assert ds.to_table(filter=pc.field("detail") == "bad").num_rows == 7
+    assert ds.to_table(filter=(pc.field("job") == "keywords") & (pc.field("detail") == "bad")).num_rows == 3
+    assert lake.read_duckdb(lake_cfg, "quarantine.rejected").filter("detail = 'bad'").count("*").fetchall() == [(7,)]
+    assert lake.read_polars(lake_cfg, "quarantine.rejected").filter(pl.col("detail") == "bad").collect().height == 7

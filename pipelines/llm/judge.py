@@ -1,0 +1,214 @@
+"""Relevance judge: P(Yes) / (P(Yes) + P(No)) of an instruct model, per document (paper §III-B/C).
+
+Input: the keyword-passing pool of a source (silver.keyword_hits, verdict keep) with its bronze
+text, or the whole bronze table. Each document becomes one request (its category picks the
+prompt: the arXiv prompt takes the abstract, the web prompt the first `max_chars` characters);
+requests go through the result store (`runner.py`), and silver.relevance gets one row per
+document and (model, revision, prompt version), committed as one idempotent batch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import functions as F
+
+from pipelines import lake
+from pipelines.ingest.parse import utc_now
+from pipelines.lake.spark_types import spark_schema
+from pipelines.llm.backend import BackendConfig
+from pipelines.llm.models import ResolvedModel, resolve
+from pipelines.llm.prompts import PromptSet, Renderer, load_prompt_set
+from pipelines.llm.runner import REQUEST_SCHEMA, RunSpec, run_requests
+from pipelines.summary import JobSummary
+from schemas import KEYWORD_HITS, LLM_RESULTS, RELEVANCE
+
+log = logging.getLogger(__name__)
+JOB = "judge"
+TASK = "next_token_logprobs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class JudgeSpec:
+    sources: list[str]
+    """Bronze sources to judge."""
+    prompts: str = "conf/prompts/tele_llms_v1.yaml"
+    prompt_for_category: dict[str, str] = field(default_factory=lambda: {"arxiv": "relevance_arxiv",
+                                                                         "*": "relevance_web"})
+    """Prompt name per document category ("*": every other category)."""
+    pool: Literal["keyword_pool", "all"] = "keyword_pool"
+    """keyword_pool: documents the keyword ledger kept; all: every bronze document."""
+    lexicon_version: str = "telecom-v1"
+    """Which keyword ledger verdicts define the pool."""
+    threshold: float = 0.5
+    """p_yes at or above which a document is kept (see `telelake classify eval` to choose it)."""
+    run: RunSpec = field(default_factory=RunSpec)
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    summary: JobSummary
+    model_calls: int
+    cached: int
+
+
+def run_judge(spark, cfg: lake.LakeConfig, spec: JudgeSpec, backend: BackendConfig,
+              config_json: str = "{}") -> list[JudgeResult]:
+    model = resolve(backend.model)  # on the driver first: converts the embedded model once
+    prompts = load_prompt_set(spec.prompts)
+    return [_judge_source(spark, cfg, spec, backend, model, prompts, source, config_json) for source in spec.sources]
+
+
+def _judge_source(spark, cfg, spec: JudgeSpec, backend: BackendConfig, model: ResolvedModel, prompts: PromptSet,
+                  source: str, config_json: str) -> JudgeResult:
+    basis = (lake.load(cfg, KEYWORD_HITS.name) if spec.pool == "keyword_pool" else lake.load(cfg, f"bronze.{source}"))
+    batch = lake.Batch(f"telelake.{JOB}.{source}.{prompts.version}.{model.revision}.{_threshold_tag(spec.threshold)}",
+                       basis.version())
+    if lake.committed_version(cfg, RELEVANCE.name, batch) is not None:
+        return JudgeResult(_summary(cfg, source, model, prompts.version, spec.threshold, already=True), 0, 0)
+    docs = _documents(spark, cfg, spec, source, max(p.max_chars for p in prompts.prompts.values()))
+    requests = docs.mapInArrow(_render_fn(model, backend, prompts, spec), spark_schema(_DOC_REQUEST_SCHEMA))
+    requests = requests.persist()
+    stats = run_requests(spark, cfg, requests, backend, spec.run, model=model.name, revision=model.revision,
+                         prompt_version=prompts.version)
+    store = lake.read_spark(spark, cfg, LLM_RESULTS.name, columns=["key", "output", "error"]) \
+        .withColumnRenamed("error", "store_error").dropDuplicates(["key"])
+    joined = requests.join(store, "key", "left")
+    rows = joined.mapInArrow(_verdict_fn(model, prompts.version, spec.threshold), spark_schema(RELEVANCE.schema))
+    if lake.open_table(cfg, RELEVANCE.name) is not None:  # one row per document and judge settings
+        rows = rows.join(_judged(spark, cfg, source, model, prompts.version, spec.threshold), "doc_id", "left_anti")
+    lake.write_dataframe(cfg, rows, RELEVANCE, batch=batch,
+                         metadata={"telelake.job": JOB, "telelake.config": config_json,
+                                   "telelake.model_calls": str(stats.model_calls)})
+    requests.unpersist()
+    log.info("judge %s: %d requests, %d cached, %d sent to the model in %d commits, %.1f s",
+             source, stats.requests, stats.cached, stats.model_calls, stats.chunks, stats.seconds)
+    return JudgeResult(_summary(cfg, source, model, prompts.version, spec.threshold, already=False),
+                       stats.model_calls, stats.cached)
+
+
+def _threshold_tag(t: float) -> str:
+    return f"t{t:.4f}".rstrip("0").rstrip(".")
+
+
+def _documents(spark, cfg, spec: JudgeSpec, source: str, max_chars: int):
+    """doc_id, source, category and the first `max_chars` characters of the text of the pool."""
+    def cut(batch: pa.RecordBatch) -> pa.RecordBatch:
+        text = pc.utf8_slice_codeunits(batch.column("text"), 0, max_chars)
+        return pa.RecordBatch.from_arrays([batch.column("doc_id"), batch.column("source"), batch.column("category"),
+                                           text], names=["doc_id", "source", "category", "text"])
+
+    schema = pa.schema([("doc_id", pa.string()), ("source", pa.string()), ("category", pa.string()),
+                        ("text", pa.string())])
+    docs = lake.map_table(spark, cfg, f"bronze.{source}", cut, schema, columns=["doc_id", "source", "category", "text"])
+    if spec.pool == "all":
+        return docs
+    pool = (lake.read_spark(spark, cfg, KEYWORD_HITS.name, columns=["doc_id", "source", "lexicon_version", "verdict"])
+            .where((F.col("source") == source) & (F.col("lexicon_version") == spec.lexicon_version)
+                   & (F.col("verdict") == "keep")).select("doc_id").distinct())
+    return docs.join(pool, "doc_id")
+
+
+_DOC_REQUEST_SCHEMA = pa.schema([pa.field("doc_id", pa.string(), nullable=False),
+                                 pa.field("source", pa.string(), nullable=False),
+                                 pa.field("category", pa.string(), nullable=False), *REQUEST_SCHEMA])
+
+_TOKENIZERS: dict[str, object] = {}
+
+
+def _render_fn(model: ResolvedModel, backend: BackendConfig, prompts: PromptSet, spec: JudgeSpec):
+    """mapInArrow: documents → requests. The labels must be single tokens: checked per worker."""
+    budget = backend.max_context_tokens - 1
+
+    def run(batches):
+        from transformers import AutoTokenizer
+
+        if model.path not in _TOKENIZERS:
+            _TOKENIZERS[model.path] = AutoTokenizer.from_pretrained(model.path)
+        renderer = Renderer(_TOKENIZERS[model.path], budget)
+        label_ids = {name: renderer.label_ids(p) for name, p in prompts.prompts.items()}
+        for batch in batches:
+            out = []
+            for r in batch.to_pylist():
+                name = spec.prompt_for_category.get(r["category"]) or spec.prompt_for_category["*"]
+                prompt = prompts.get(name)
+                params = json.dumps({"labels": list(prompt.labels), "token_ids": label_ids[name]})
+                text = r["text"] or ""
+                error, rendered = None, None
+                if not text.strip():
+                    error = "empty_text"
+                else:
+                    try:
+                        rendered = renderer.render(prompt, text)
+                    except Exception as exc:  # noqa: BLE001 - recorded on the request
+                        error = f"render_failed: {exc}"[:2000]
+                body = rendered.text if rendered else ""
+                key_src = json.dumps([TASK, model.name, model.revision, prompts.version, name, params,
+                                      body if rendered else f"{error}:{r['doc_id']}"])
+                out.append({"doc_id": r["doc_id"], "source": r["source"], "category": r["category"],
+                            "key": hashlib.sha256(key_src.encode()).hexdigest(), "task": TASK, "prompt_name": name,
+                            "prompt": body, "prompt_tokens": rendered.tokens if rendered else 0,
+                            "truncated": bool(rendered and rendered.truncated), "params": params, "error": error})
+            if out:
+                yield pa.RecordBatch.from_pylist(out, schema=_DOC_REQUEST_SCHEMA)
+
+    return run
+
+
+def _verdict_fn(model: ResolvedModel, prompt_version: str, threshold: float):
+    def run(batches):
+        now = utc_now()
+        for batch in batches:
+            out = []
+            for r in batch.to_pylist():
+                error = r["error"] or r["store_error"] or (None if r["output"] else "no_result")
+                p_yes = None
+                if not error:
+                    lp = json.loads(r["output"])
+                    yes, no = list(lp.values())[:2]
+                    p_yes = 1.0 / (1.0 + math.exp(no - yes))  # P(Yes) / (P(Yes) + P(No))
+                verdict, reason = (("error", error.split(":")[0][:200]) if error else
+                                   ("keep", "llm_yes") if p_yes >= threshold else ("drop", "llm_no"))
+                out.append({"doc_id": r["doc_id"], "source": r["source"], "category": r["category"],
+                            "model": model.name, "model_revision": model.revision, "prompt_version": prompt_version,
+                            "prompt_name": r["prompt_name"], "p_yes": p_yes, "threshold": threshold,
+                            "verdict": verdict, "reason": reason, "truncated": r["truncated"],
+                            "prompt_tokens": r["prompt_tokens"], "result_key": r["key"], "judged_at": now})
+            if out:
+                yield pa.RecordBatch.from_pylist(out, schema=RELEVANCE.schema)
+
+    return run
+
+
+def _judged(spark, cfg, source: str, model: ResolvedModel, prompt_version: str, threshold: float):
+    return (lake.read_spark(spark, cfg, RELEVANCE.name,
+                            columns=["doc_id", "source", "model_revision", "prompt_version", "threshold"])
+            .where((F.col("source") == source) & (F.col("model_revision") == model.revision)
+                   & (F.col("prompt_version") == prompt_version) & (F.col("threshold") == threshold))
+            .select("doc_id"))
+
+
+def _summary(cfg, source: str, model: ResolvedModel, prompt_version: str, threshold: float,
+             already: bool) -> JobSummary:
+    """Counts over every judged document of the source under these judge settings."""
+    summary = JobSummary(job=JOB, source=source, already_committed=already)
+    version = lake.load(cfg, RELEVANCE.name).version()
+    flt = ((pc.field("source") == source) & (pc.field("model_revision") == model.revision)
+           & (pc.field("prompt_version") == prompt_version) & (pc.field("threshold") == threshold))
+    table = lake.dataset(cfg, RELEVANCE.name, version=version).to_table(columns=["verdict", "reason"], filter=flt)
+    for c in table.group_by(["verdict", "reason"]).aggregate([([], "count_all")]).to_pylist():
+        summary.read += c["count_all"]
+        if c["verdict"] == "keep":
+            summary.kept += c["count_all"]
+        elif c["verdict"] == "drop":
+            summary.dropped[c["reason"]] += c["count_all"]
+        else:
+            summary.rejected[c["reason"]] += c["count_all"]
+    summary.tables = {RELEVANCE.name: version}
+    return summary.check()

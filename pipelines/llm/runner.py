@@ -1,0 +1,166 @@
+"""Run LLM requests inside Spark tasks, committing results to the store in atomic chunks.
+
+Each Python worker loads the model once and keeps it for every batch and chunk of the job
+(`worker_backend`). Requests whose key is already in `silver.llm_results` are skipped, so a
+resumed or repeated run makes no model call for finished work. Failures are recorded per request.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from pipelines import failpoints, lake
+from pipelines.lake.spark_types import spark_schema
+from pipelines.llm.backend import Backend, BackendConfig, SamplingParams
+from schemas import LLM_RESULTS
+
+log = logging.getLogger(__name__)
+
+REQUEST_SCHEMA = pa.schema([
+    pa.field("key", pa.string(), nullable=False),
+    pa.field("task", pa.string(), nullable=False),
+    pa.field("prompt_name", pa.string(), nullable=False),
+    pa.field("prompt", pa.string(), nullable=False),
+    pa.field("prompt_tokens", pa.int32(), nullable=False),
+    pa.field("truncated", pa.bool_(), nullable=False),
+    pa.field("params", pa.string(), nullable=False),
+    pa.field("error", pa.string(), nullable=True),
+])
+"""A request: `error` set means it is already known to fail (e.g. empty text) and is not sent."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    commit_every: int = 256
+    """Requests per atomic commit to the result store: the most a crash can lose."""
+    retry_errors: bool = False
+    """Send again requests whose stored result is an error."""
+
+
+@dataclass
+class RunStats:
+    requests: int = 0
+    cached: int = 0
+    model_calls: int = 0
+    errors: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def worker_backend(cfg: BackendConfig) -> Backend:
+    """The backend of this process for `cfg`, loaded on first use."""
+    from pipelines.llm.backend import load_backend
+
+    key = repr(cfg)
+    if key not in _BACKENDS:
+        _BACKENDS[key] = load_backend(cfg)
+    return _BACKENDS[key]
+
+
+def infer_fn(cfg: BackendConfig, model: str, revision: str, prompt_version: str) -> Callable:
+    """mapInArrow function: requests → result-store rows."""
+
+    def run(batches):
+        for batch in batches:
+            rows = batch.to_pylist()
+            if rows:
+                yield pa.RecordBatch.from_pylist(_infer(worker_backend(cfg), rows, model, revision, prompt_version),
+                                                 schema=LLM_RESULTS.schema)
+
+    return run
+
+
+def _infer(backend: Backend, rows: list[dict], model: str, revision: str, prompt_version: str) -> list[dict]:
+    now = pa.scalar(int(time.time() * 1e6), pa.timestamp("us", tz="UTC")).as_py()
+    outputs: dict[int, tuple[str | None, str | None]] = {}
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        if r["error"]:
+            outputs[i] = (None, r["error"])
+        else:
+            groups.setdefault((r["task"], r["params"]), []).append(i)
+    for (task, params), idx in groups.items():
+        try:
+            results = _call(backend, task, json.loads(params), [rows[i]["prompt"] for i in idx])
+            outputs.update({i: (json.dumps(res), None) for i, res in zip(idx, results)})
+        except Exception:  # noqa: BLE001 - isolate the failing request(s), one by one
+            for i in idx:
+                try:
+                    outputs[i] = (json.dumps(_call(backend, task, json.loads(params), [rows[i]["prompt"]])[0]), None)
+                except Exception as exc:  # noqa: BLE001 - recorded per request, never fatal
+                    outputs[i] = (None, f"{type(exc).__name__}: {exc}"[:2000])
+    return [{"key": r["key"], "task": r["task"], "model": model, "model_revision": revision,
+             "prompt_version": prompt_version, "prompt_name": r["prompt_name"], "params": r["params"],
+             "prompt_tokens": r["prompt_tokens"], "truncated": r["truncated"], "output": outputs[i][0],
+             "error": outputs[i][1], "created_at": now} for i, r in enumerate(rows)]
+
+
+def _call(backend: Backend, task: str, params: dict, prompts: list[str]) -> list:
+    if task == "next_token_logprobs":
+        lp = backend.next_token_logprobs(prompts, params["token_ids"])
+        return [dict(zip(params["labels"], map(float, row))) for row in lp]
+    if task == "generate":
+        return backend.generate(prompts, SamplingParams(**{**params, "stop": tuple(params.get("stop", ()))}))
+    if task == "continuation_logprob":
+        return backend.continuation_logprob(prompts, [params["continuation"]] * len(prompts))
+    raise ValueError(f"unknown task {task!r}; expected next_token_logprobs, generate or continuation_logprob")
+
+
+def run_requests(spark, cfg: lake.LakeConfig, requests, backend_cfg: BackendConfig, spec: RunSpec, *,
+                 model: str, revision: str, prompt_version: str) -> RunStats:
+    """Send the requests not yet in the store, `spec.commit_every` per commit."""
+    t0 = time.perf_counter()
+    stats = RunStats()
+    requests = requests.select(*REQUEST_SCHEMA.names).dropDuplicates(["key"])
+    store = lake.open_table(cfg, LLM_RESULTS.name)
+    pending = requests
+    if store is not None:
+        done = lake.read_spark(spark, cfg, LLM_RESULTS.name, columns=["key", "error"])
+        if spec.retry_errors:
+            done = done.where(F.col("error").isNull())
+        pending = requests.join(done.select("key"), "key", "left_anti")
+    pending = pending.persist(StorageLevel.DISK_ONLY)
+    stats.requests = requests.count()
+    n = pending.count()
+    stats.cached = stats.requests - n
+    stats.model_calls = pending.where(F.col("error").isNull()).count()
+    if n == 0:
+        pending.unpersist()
+        stats.seconds = time.perf_counter() - t0
+        return stats
+    stats.chunks = math.ceil(n / spec.commit_every)
+    chunked = pending.withColumn("_chunk", F.expr(f"pmod(xxhash64(key), {stats.chunks})"))
+    run_id = uuid.uuid4().hex[:12]
+    parallelism = spark.sparkContext.defaultParallelism
+    fn = infer_fn(backend_cfg, model, revision, prompt_version)
+    log.info("llm: %d requests, %d already in the store; %d to run in %d commits", stats.requests,
+             stats.cached, n, stats.chunks)
+    with Progress(TextColumn("llm {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as progress:
+        bar = progress.add_task(prompt_version, total=n)
+        for c in range(stats.chunks):
+            chunk = chunked.where(F.col("_chunk") == c).drop("_chunk").repartition(parallelism)
+            results = chunk.mapInArrow(fn, spark_schema(LLM_RESULTS.schema))
+            res = lake.write_dataframe(cfg, results, LLM_RESULTS, batch=lake.Batch(f"telelake.llm.{run_id}", c + 1),
+                                       metadata={"telelake.job": "llm", "telelake.model": model,
+                                                 "telelake.model_revision": revision})
+            progress.advance(bar, res.rows)
+            failpoints.hit("llm.after_chunk")
+    pending.unpersist()
+    errors = lake.read_spark(spark, cfg, LLM_RESULTS.name, columns=["key", "error"]).where(F.col("error").isNotNull())
+    stats.errors = errors.join(requests.select("key"), "key").count()
+    stats.seconds = time.perf_counter() - t0
+    return stats
