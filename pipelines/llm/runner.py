@@ -142,7 +142,12 @@ def run_requests(spark, cfg: lake.LakeConfig, requests, backend_cfg: BackendConf
         stats.seconds = time.perf_counter() - t0
         return stats
     stats.chunks = math.ceil(n / spec.commit_every)
-    chunked = pending.withColumn("_chunk", F.expr(f"pmod(xxhash64(key), {stats.chunks})"))
+    # Exactly `commit_every` requests per chunk, in key order (zipWithIndex numbers rows across
+    # partitions without collecting them on the driver).
+    every = spec.commit_every
+    chunk_of = (pending.select("key").orderBy("key").rdd.zipWithIndex()
+                .map(lambda pair: (pair[0]["key"], pair[1] // every)).toDF("key string, _chunk long"))
+    chunked = pending.join(chunk_of, "key")
     run_id = uuid.uuid4().hex[:12]
     parallelism = spark.sparkContext.defaultParallelism
     fn = infer_fn(backend_cfg, model, revision, prompt_version)

@@ -20,10 +20,14 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     assert keywords["wikipedia"].kept == 5 and keywords["wikipedia"].dropped == {"no_keyword": 3}
     assert keywords["refinedweb"].dropped["wikipedia_url"] == 1
     assert keywords["commoncrawl"].kept == 2
+    judge = {r.summary.source: r for r in out["judge"]}
+    assert {s: r.summary.read for s, r in judge.items()} == {s: k.kept for s, k in keywords.items()}
+    assert sum(r.model_calls for r in judge.values()) == sum(k.kept for k in keywords.values())
     cfg = lake.LakeConfig(root=str(tmp_path / "demo" / "lake"))
     versions = {t: lake.load(cfg, t).version() for t in ("bronze.forum", "silver.keyword_hits", "quarantine.rejected")}
     again = run_demo(tmp_path / "demo")
     assert all(s.already_committed for s in again["ingest"] + again["keywords"])
+    assert all(r.summary.already_committed and r.model_calls == 0 for r in again["judge"])
     assert {t: lake.load(cfg, t).version() for t in versions} == versions
 
 
