@@ -66,8 +66,22 @@ def worker_backend(cfg: BackendConfig) -> Backend:
 
     key = repr(cfg)
     if key not in _BACKENDS:
+        _pin_task_gpus()
         _BACKENDS[key] = load_backend(cfg)
     return _BACKENDS[key]
+
+
+def _pin_task_gpus() -> None:
+    """On a Spark cluster with GPU scheduling (spark.task.resource.gpu.amount), make the GPUs
+    Spark assigned to this task the only ones the engine sees: one engine per GPU."""
+    import os
+
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    gpus = ctx.resources().get("gpu") if ctx is not None else None
+    if gpus is not None and gpus.addresses:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus.addresses)
 
 
 def infer_fn(cfg: BackendConfig, model: str, revision: str, prompt_version: str) -> Callable:
