@@ -1,4 +1,3 @@
-"""Evaluation (Ans-PPL, SemScore, LLM-Eval, MCQ Pass@1/Maj@k, generation metrics, reports).
-
-Empty until the evaluation issue lands; the package exists so the layout and imports are stable.
+"""Evaluation: classifier metrics against human labels (`classification`) today; Ans-PPL, SemScore,
+LLM-Eval, MCQ Pass@1/Maj@k and generation metrics arrive with the evaluation issue.
 """

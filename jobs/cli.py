@@ -5,6 +5,7 @@
     telelake keywords --conf conf/keyword_filter.yaml
     telelake keywords redecide --conf conf/keyword_filter.yaml --set keywords.thresholds.min_hits=2
     telelake judge --conf conf/judge.yaml            # LLM Yes/No relevance of the keyword pool
+    telelake classify eval --labels labels.jsonl     # judge vs human labels: P/R/F1, PR curve
     telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
     telelake lake vacuum bronze.wikipedia [--retention-hours 168] [--dry-run]
     telelake lake pin bronze.wikipedia 3 --holder release:v1
@@ -61,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     kw.set_defaults(func=lambda a: _run_job("jobs.keyword_redecide" if a.action == "redecide"
                                             else "jobs.keyword_filter", a))
 
+    ce = sub.add_parser("classify", help="evaluate the relevance judge against human labels")
+    ce.add_argument("action", choices=["eval"])
+    ce.add_argument("--labels", required=True, help="CSV or JSONL: label and text (or doc_id)")
+    ce.add_argument("--conf", default="conf/judge.yaml")
+    ce.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ce.add_argument("--out", default="reports/judge_eval", help="folder for report.md and pr_curve.png")
+    ce.set_defaults(func=_classify)
+
     lk = sub.add_parser("lake", help="table history, vacuum and release pins")
     lk.add_argument("action", choices=["history", "vacuum", "pin", "unpin", "pins"])
     lk.add_argument("table", help="zone.table, e.g. bronze.wikipedia")
@@ -89,6 +98,14 @@ def _run_job(module: str, args) -> int:
 
     argv = ["--conf", args.conf] + [x for o in args.overrides for x in ("--set", o)]
     importlib.import_module(module).main(argv)
+    return 0
+
+
+def _classify(args) -> int:
+    from jobs.classify_eval import main as classify_eval
+
+    classify_eval(["--labels", args.labels, "--conf", args.conf, "--out", args.out]
+                  + [x for o in args.overrides for x in ("--set", o)])
     return 0
 
 

@@ -48,6 +48,8 @@ class JudgeSpec:
     """Which keyword ledger verdicts define the pool."""
     threshold: float = 0.5
     """p_yes at or above which a document is kept (see `telelake classify eval` to choose it)."""
+    target_recall: float = 0.9
+    """`telelake classify eval` reports the threshold that reaches this recall (the paper favours recall)."""
     run: RunSpec = field(default_factory=RunSpec)
 
 
@@ -91,6 +93,31 @@ def _judge_source(spark, cfg, spec: JudgeSpec, backend: BackendConfig, model: Re
              source, stats.requests, stats.cached, stats.model_calls, stats.chunks, stats.seconds)
     return JudgeResult(_summary(cfg, source, model, prompts.version, spec.threshold, already=False),
                        stats.model_calls, stats.cached)
+
+
+def score_texts(backend, prompts: PromptSet, spec: JudgeSpec, items: list[tuple[str, str]],
+                max_prompt_tokens: int, batch_size: int = 16, progress=None) -> list[float]:
+    """p_yes of (category, text) pairs on the driver, without Spark or the store: for small
+    labelled sets (`telelake classify eval`)."""
+    renderer = Renderer(backend.tokenizer(), max_prompt_tokens)
+    out: list[float] = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        by_prompt: dict[str, list[int]] = {}
+        for i, (category, _) in enumerate(chunk):
+            name = spec.prompt_for_category.get(category) or spec.prompt_for_category["*"]
+            by_prompt.setdefault(name, []).append(i)
+        scores = [0.0] * len(chunk)
+        for name, idx in by_prompt.items():
+            prompt = prompts.get(name)
+            texts = [renderer.render(prompt, chunk[i][1]).text for i in idx]
+            lp = backend.next_token_logprobs(texts, renderer.label_ids(prompt))
+            for i, (yes, no) in zip(idx, lp[:, :2]):
+                scores[i] = 1.0 / (1.0 + math.exp(float(no) - float(yes)))
+        out.extend(scores)
+        if progress:
+            progress(len(chunk))
+    return out
 
 
 def _threshold_tag(t: float) -> str:
