@@ -6,6 +6,7 @@
     telelake keywords redecide --conf conf/keyword_filter.yaml --set keywords.thresholds.min_hits=2
     telelake judge --conf conf/judge.yaml            # LLM Yes/No relevance of the keyword pool
     telelake classify eval --labels labels.jsonl     # judge vs human labels: P/R/F1, PR curve
+    telelake cascade --conf conf/cascade.yaml        # distilled classifier, LLM only on its uncertain band
     telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
     telelake lake vacuum bronze.wikipedia [--retention-hours 168] [--dry-run]
     telelake lake pin bronze.wikipedia 3 --holder release:v1
@@ -51,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     for name, module, help_ in (("ingest", "jobs.ingest", "raw files → bronze"),
-                                ("judge", "jobs.judge", "LLM relevance judge: keyword pool → silver.relevance")):
+                                ("judge", "jobs.judge", "LLM relevance judge: keyword pool → silver.relevance"),
+                                ("cascade", "jobs.cascade", "distilled classifier + LLM on its uncertain band")):
         j = sub.add_parser(name, help=help_)
         _job_args(j)
         j.set_defaults(func=lambda a, m=module: _run_job(m, a))

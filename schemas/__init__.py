@@ -2,10 +2,10 @@
 from schemas.contract import SchemaMismatchError, TableContract, check_compatible
 from schemas.documents import CATEGORIES, DOCUMENT_SCHEMA, bronze_contract
 from schemas.keyword_hits import KEYWORD_HITS
-from schemas.llm import LLM_RESULTS, RELEVANCE
+from schemas.llm import CASCADE, LLM_RESULTS, RELEVANCE
 from schemas.rejected import REJECTED
 
-_FIXED = {c.name: c for c in (KEYWORD_HITS, LLM_RESULTS, RELEVANCE, REJECTED)}
+_FIXED = {c.name: c for c in (CASCADE, KEYWORD_HITS, LLM_RESULTS, RELEVANCE, REJECTED)}
 
 
 def contract_for(name: str) -> TableContract:
@@ -18,5 +18,5 @@ def contract_for(name: str) -> TableContract:
     raise KeyError(f"no contract for table {name!r}; known: {sorted(_FIXED)} and bronze.<source>")
 
 
-__all__ = ["CATEGORIES", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
+__all__ = ["CASCADE", "CATEGORIES", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
            "TableContract", "bronze_contract", "check_compatible", "contract_for"]

@@ -68,3 +68,30 @@ RELEVANCE = TableContract(
         "result_key": "key of the row in silver.llm_results that holds the raw log-probabilities",
     },
 )
+
+CASCADE = TableContract(
+    name="silver.cascade",
+    schema=pa.schema([
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("classifier_id", pa.string(), nullable=False),
+        pa.field("p_clf", pa.float64(), nullable=False),
+        pa.field("band", pa.string(), nullable=False),
+        pa.field("p_yes", pa.float64(), nullable=True),
+        pa.field("verdict", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("decided_at", TS, nullable=False),
+    ]),
+    key=("doc_id", "source", "classifier_id"),
+    partition_by=("source",),
+    description="distilled-classifier cascade: auto keep/drop outside the uncertain band, the LLM judge inside it",
+    stats_strings=("doc_id", "classifier_id", "band", "verdict", "reason"),
+    column_docs={
+        "classifier_id": "hash of the judge settings, training sample and classifier parameters",
+        "p_clf": "the distilled classifier's P(yes)",
+        "band": "auto_keep (p_clf >= hi) | auto_drop (p_clf < lo) | llm (in between: judged by the LLM)",
+        "p_yes": "the LLM judge's P(Yes) for documents of the llm band; null otherwise",
+        "reason": "auto_keep | auto_drop | llm_yes | llm_no | the LLM request's error",
+    },
+)

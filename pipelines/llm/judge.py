@@ -74,15 +74,8 @@ def _judge_source(spark, cfg, spec: JudgeSpec, backend: BackendConfig, model: Re
                        basis.version())
     if lake.committed_version(cfg, RELEVANCE.name, batch) is not None:
         return JudgeResult(_summary(cfg, source, model, prompts.version, spec.threshold, already=True), 0, 0)
-    docs = _documents(spark, cfg, spec, source, max(p.max_chars for p in prompts.prompts.values()))
-    requests = docs.mapInArrow(_render_fn(model, backend, prompts, spec), spark_schema(_DOC_REQUEST_SCHEMA))
-    requests = requests.persist()
-    stats = run_requests(spark, cfg, requests, backend, spec.run, model=model.name, revision=model.revision,
-                         prompt_version=prompts.version)
-    store = lake.read_spark(spark, cfg, LLM_RESULTS.name, columns=["key", "output", "error"]) \
-        .withColumnRenamed("error", "store_error").dropDuplicates(["key"])
-    joined = requests.join(store, "key", "left")
-    rows = joined.mapInArrow(_verdict_fn(model, prompts.version, spec.threshold), spark_schema(RELEVANCE.schema))
+    docs = pool_documents(spark, cfg, spec, source, max(p.max_chars for p in prompts.prompts.values()))
+    rows, stats, requests = judge_frame(spark, cfg, spec, backend, model, prompts, docs)
     if lake.open_table(cfg, RELEVANCE.name) is not None:  # one row per document and judge settings
         rows = rows.join(_judged(spark, cfg, source, model, prompts.version, spec.threshold), "doc_id", "left_anti")
     lake.write_dataframe(cfg, rows, RELEVANCE, batch=batch,
@@ -93,6 +86,20 @@ def _judge_source(spark, cfg, spec: JudgeSpec, backend: BackendConfig, model: Re
              source, stats.requests, stats.cached, stats.model_calls, stats.chunks, stats.seconds)
     return JudgeResult(_summary(cfg, source, model, prompts.version, spec.threshold, already=False),
                        stats.model_calls, stats.cached)
+
+
+def judge_frame(spark, cfg, spec: JudgeSpec, backend: BackendConfig, model: ResolvedModel, prompts: PromptSet, docs):
+    """Judge the documents of `docs` (doc_id, source, category, text) through the result store:
+    (relevance rows as a DataFrame, the run's stats, the persisted requests to unpersist after use)."""
+    requests = docs.mapInArrow(_render_fn(model, backend, prompts, spec), spark_schema(_DOC_REQUEST_SCHEMA))
+    requests = requests.persist()
+    stats = run_requests(spark, cfg, requests, backend, spec.run, model=model.name, revision=model.revision,
+                         prompt_version=prompts.version)
+    store = lake.read_spark(spark, cfg, LLM_RESULTS.name, columns=["key", "output", "error"]) \
+        .withColumnRenamed("error", "store_error").dropDuplicates(["key"])
+    joined = requests.join(store, "key", "left")
+    rows = joined.mapInArrow(_verdict_fn(model, prompts.version, spec.threshold), spark_schema(RELEVANCE.schema))
+    return rows, stats, requests
 
 
 def score_texts(backend, prompts: PromptSet, spec: JudgeSpec, items: list[tuple[str, str]],
@@ -124,7 +131,7 @@ def _threshold_tag(t: float) -> str:
     return f"t{t:.4f}".rstrip("0").rstrip(".")
 
 
-def _documents(spark, cfg, spec: JudgeSpec, source: str, max_chars: int):
+def pool_documents(spark, cfg, spec: JudgeSpec, source: str, max_chars: int):
     """doc_id, source, category and the first `max_chars` characters of the text of the pool."""
     def cut(batch: pa.RecordBatch) -> pa.RecordBatch:
         text = pc.utf8_slice_codeunits(batch.column("text"), 0, max_chars)

@@ -1,0 +1,286 @@
+"""Distilled cascade: the LLM judge labels a sample of the pool, a fastText-format classifier
+learns those labels, classifies the whole pool in Spark, and only its uncertain band goes to
+the LLM. The band is chosen on held-out judged documents: `lo` so that at most
+`max_recall_loss` of the judge's positives fall below it, `hi` so that automatic keeps agree
+with the judge at `min_auto_keep_precision` or better.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import functions as F
+
+from pipelines import lake
+from pipelines.ingest.parse import utc_now
+from pipelines.lake.spark_types import spark_schema
+from pipelines.lake.storage import filesystem
+from pipelines.llm import distilled
+from pipelines.llm.backend import BackendConfig
+from pipelines.llm.judge import JudgeSpec, judge_frame, pool_documents
+from pipelines.llm.models import resolve
+from pipelines.llm.prompts import load_prompt_set
+from pipelines.summary import JobSummary
+from schemas import CASCADE
+
+log = logging.getLogger(__name__)
+JOB = "cascade"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CascadeSpec:
+    sample_size: int = 2000
+    """Pool documents the LLM judges to make the training and held-out data."""
+    holdout_share: float = 0.25
+    """Share of the balanced judged sample kept out of training, to choose the band and measure."""
+    max_recall_loss: float = 0.02
+    """At most this share of the judge's positives may be dropped automatically (below lo)."""
+    min_auto_keep_precision: float = 0.9
+    """Automatic keeps (p_clf >= hi) must agree with the judge this often on held-out documents."""
+    classifier: distilled.ClassifierParams = field(default_factory=distilled.ClassifierParams)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Band:
+    lo: float
+    hi: float
+    recall_loss: float
+    """Held-out share of judge positives below lo."""
+    auto_keep_precision: float
+    """Held-out agreement of automatic keeps with the judge (1.0 when there are none)."""
+    band_share: float
+    """Held-out share of documents in [lo, hi): those still sent to the LLM."""
+
+
+def choose_band(p_clf: np.ndarray, judge: np.ndarray, max_recall_loss: float, min_precision: float) -> Band:
+    """Pure: the narrowest band meeting both targets on held-out scores and judge labels."""
+    p_clf, judge = np.asarray(p_clf, float), np.asarray(judge, bool)
+    pos = np.sort(p_clf[judge])
+    if len(pos) == 0:
+        raise ValueError("no judge positives among the held-out documents: judge a larger sample")
+    k = int(np.floor(max_recall_loss * len(pos)))  # positives we may lose: the k lowest-scored
+    lo = float(pos[k])
+    hi = 1.0 + 1e-9  # nothing kept automatically unless a threshold is precise enough
+    for t in np.unique(p_clf)[::-1]:
+        keep = p_clf >= t
+        if judge[keep].mean() >= min_precision:
+            hi = float(t)
+        else:
+            break
+    hi = max(hi, lo)
+    keep = p_clf >= hi
+    return Band(lo=lo, hi=hi, recall_loss=float(np.mean(pos < lo)),
+                auto_keep_precision=float(judge[keep].mean()) if keep.any() else 1.0,
+                band_share=float(np.mean((p_clf >= lo) & (p_clf < hi))))
+
+
+@dataclass
+class CascadeResult:
+    summary: JobSummary
+    classifier_id: str
+    band: Band
+    pool: int
+    sample_judged: int
+    band_judged: int
+    llm_calls: int
+    """Model calls this run made (cached store results excluded)."""
+    agreement: float
+    """Held-out accuracy of p_clf >= 0.5 against the judge."""
+    savings: float
+    """pool / (sample judged + band judged): how many times fewer LLM judgements than judging all."""
+    report: str
+
+
+def run_cascade(spark, cfg: lake.LakeConfig, judge: JudgeSpec, spec: CascadeSpec, backend: BackendConfig,
+                report_dir: str, config_json: str = "{}") -> list[CascadeResult]:
+    model = resolve(backend.model)
+    prompts = load_prompt_set(judge.prompts)
+    return [_cascade_source(spark, cfg, judge, spec, backend, model, prompts, source, report_dir, config_json)
+            for source in judge.sources]
+
+
+def _cascade_source(spark, cfg, judge: JudgeSpec, spec: CascadeSpec, backend, model, prompts, source: str,
+                    report_dir: str, config_json: str) -> CascadeResult:
+    max_chars = max([p.max_chars for p in prompts.prompts.values()] + [spec.classifier.max_chars])
+    docs = pool_documents(spark, cfg, judge, source, max_chars).persist()
+    pool = docs.count()
+    # 1. the judge labels a seeded random sample of the pool (through the result store)
+    sample = (docs.withColumn("_h", F.sha2(F.concat(F.lit(f"{spec.seed}:"), F.col("doc_id")), 256))
+              .orderBy("_h").limit(spec.sample_size).drop("_h"))
+    rows, s_stats, s_requests = judge_frame(spark, cfg, judge, backend, model, prompts, sample)
+    judged = rows.where(F.col("p_yes").isNotNull()).select("doc_id", "p_yes").join(sample, "doc_id").collect()
+    s_requests.unpersist()
+    texts = [r["text"] for r in judged]
+    labels = [r["p_yes"] >= judge.threshold for r in judged]
+    # 2. balanced training and held-out sets
+    rng = np.random.default_rng(spec.seed)
+    pos = [i for i, y in enumerate(labels) if y]
+    neg = [i for i, y in enumerate(labels) if not y]
+    n = min(len(pos), len(neg))
+    if n < 4:
+        raise ValueError(f"cascade {source}: the judged sample has {len(pos)} positive and {len(neg)} negative "
+                         f"documents at threshold {judge.threshold}; raise cascade.sample_size or check the threshold")
+    chosen = [*rng.choice(pos, n, replace=False), *rng.choice(neg, n, replace=False)]
+    rng.shuffle(chosen)
+    n_hold = max(2, int(len(chosen) * spec.holdout_share))
+    hold, train_idx = chosen[:n_hold], chosen[n_hold:]
+    classifier_id = hashlib.sha256(json.dumps([prompts.version, model.revision, judge.threshold,
+                                               sorted(r["doc_id"] for r in judged), asdict(spec)],
+                                              default=str).encode()).hexdigest()[:12]
+    model_uri = f"{cfg.root.rstrip('/')}/_telelake/models/cascade/{classifier_id}.bin"
+    local = _train_and_store(cfg, [texts[i] for i in train_idx], [labels[i] for i in train_idx], spec, model_uri)
+    clf = distilled.load(local)
+    p_hold = distilled.predict_yes(clf, [texts[i] for i in hold], spec.classifier.max_chars)
+    y_hold = np.array([labels[i] for i in hold])
+    band = choose_band(p_hold, y_hold, spec.max_recall_loss, spec.min_auto_keep_precision)
+    agreement = float(np.mean((p_hold >= 0.5) == y_hold))
+    log.info("cascade %s: classifier %s trained on %d, held out %d; agreement %.3f; band [%.3f, %.3f)",
+             source, classifier_id, len(train_idx), len(hold), agreement, band.lo, band.hi)
+    # 3. classify the whole pool in Spark; 4. the band goes to the judge
+    scored = docs.mapInArrow(_score_fn(model_uri, dict(cfg.storage_options), spec.classifier.max_chars, band),
+                             "doc_id string, source string, category string, text string, p_clf double, band string")
+    scored = scored.persist()
+    in_band = scored.where(F.col("band") == "llm").select("doc_id", "source", "category", "text")
+    b_rows, b_stats, b_requests = judge_frame(spark, cfg, judge, backend, model, prompts, in_band)
+    decided = (scored.join(b_rows.select("doc_id", "p_yes", "verdict", F.col("reason").alias("llm_reason")), "doc_id", "left")
+               .mapInArrow(_decide_fn(classifier_id), spark_schema(CASCADE.schema)))
+    batch = lake.Batch(f"telelake.{JOB}.{source}.{classifier_id}", lake.load(cfg, "silver.keyword_hits").version())
+    if lake.open_table(cfg, CASCADE.name) is not None:
+        done = (lake.read_spark(spark, cfg, CASCADE.name, columns=["doc_id", "source", "classifier_id"])
+                .where((F.col("source") == source) & (F.col("classifier_id") == classifier_id)).select("doc_id"))
+        decided = decided.join(done, "doc_id", "left_anti")
+    lake.write_dataframe(cfg, decided, CASCADE, batch=batch,
+                         metadata={"telelake.job": JOB, "telelake.config": config_json,
+                                   "telelake.band": json.dumps(asdict(band))})
+    band_n = scored.where(F.col("band") == "llm").count()
+    b_requests.unpersist()
+    scored.unpersist()
+    docs.unpersist()
+    summary = _summary(cfg, source, classifier_id)
+    result = CascadeResult(summary=summary, classifier_id=classifier_id, band=band, pool=pool,
+                           sample_judged=len(judged), band_judged=band_n,
+                           llm_calls=s_stats.model_calls + b_stats.model_calls, agreement=agreement,
+                           savings=pool / max(1, len({r["doc_id"] for r in judged}) + band_n), report="")
+    result.report = _write_report(report_dir, source, result, len(train_idx), len(hold), judge.threshold)
+    return result
+
+
+def _train_and_store(cfg, texts, labels, spec: CascadeSpec, model_uri: str) -> str:
+    """Train on the driver, copy the model into the lake; return a local path to it."""
+    local = os.path.join(tempfile.mkdtemp(prefix="telelake-cascade-"), os.path.basename(model_uri))
+    distilled.train(texts, labels, spec.classifier, local)
+    fs, path = filesystem(model_uri, cfg.storage_options)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with open(local, "rb") as src, fs.open_output_stream(path) as dst:
+        dst.write(src.read())
+    return local
+
+
+def _local_model(model_uri: str, storage: dict) -> str:
+    fs, path = filesystem(model_uri, storage)
+    if not model_uri.startswith(("s3://", "s3a://", "gs://", "abfs://", "az://")):
+        return path
+    local = os.path.join(tempfile.gettempdir(), "telelake-" + os.path.basename(path))
+    if not os.path.exists(local):
+        with fs.open_input_stream(path) as src, open(local + ".part", "wb") as dst:
+            dst.write(src.read())
+        os.replace(local + ".part", local)
+    return local
+
+
+def _score_fn(model_uri: str, storage: dict, max_chars: int, band: Band):
+    def run(batches):
+        model = distilled.load(_local_model(model_uri, storage))
+        for b in batches:
+            texts = b.column("text").to_pylist()
+            p = distilled.predict_yes(model, texts, max_chars)
+            which = np.where(p >= band.hi, "auto_keep", np.where(p < band.lo, "auto_drop", "llm"))
+            yield pa.RecordBatch.from_arrays([b.column("doc_id"), b.column("source"), b.column("category"),
+                                              b.column("text"), pa.array(p, pa.float64()), pa.array(which.tolist())],
+                                             names=["doc_id", "source", "category", "text", "p_clf", "band"])
+
+    return run
+
+
+def _decide_fn(classifier_id: str):
+    def run(batches):
+        now = utc_now()
+        for b in batches:
+            out = []
+            for r in b.to_pylist():
+                if r["band"] == "llm":
+                    verdict = r["verdict"] or "error"
+                    reason = r["llm_reason"] or "no_result"
+                else:
+                    verdict, reason = ("keep", "auto_keep") if r["band"] == "auto_keep" else ("drop", "auto_drop")
+                out.append({"doc_id": r["doc_id"], "source": r["source"], "category": r["category"],
+                            "classifier_id": classifier_id, "p_clf": r["p_clf"], "band": r["band"],
+                            "p_yes": r["p_yes"] if r["band"] == "llm" else None, "verdict": verdict,
+                            "reason": reason, "decided_at": now})
+            if out:
+                yield pa.RecordBatch.from_pylist(out, schema=CASCADE.schema)
+
+    return run
+
+
+def _summary(cfg, source: str, classifier_id: str) -> JobSummary:
+    import pyarrow.compute as pc
+
+    summary = JobSummary(job=JOB, source=source)
+    table = lake.dataset(cfg, CASCADE.name).to_table(
+        columns=["verdict", "reason"], filter=(pc.field("source") == source) & (pc.field("classifier_id") == classifier_id))
+    for c in table.group_by(["verdict", "reason"]).aggregate([([], "count_all")]).to_pylist():
+        summary.read += c["count_all"]
+        if c["verdict"] == "keep":
+            summary.kept += c["count_all"]
+        elif c["verdict"] == "drop":
+            summary.dropped[c["reason"]] += c["count_all"]
+        else:
+            summary.rejected[c["reason"]] += c["count_all"]
+    summary.tables = {CASCADE.name: lake.load(cfg, CASCADE.name).version()}
+    return summary.check()
+
+
+def _write_report(report_dir: str, source: str, r: CascadeResult, n_train: int, n_hold: int, threshold: float) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = os.path.join(report_dir, source)
+    os.makedirs(out, exist_ok=True)
+    stages = [("keyword pool", r.pool), ("judged sample", r.sample_judged), ("sent to LLM (band)", r.band_judged),
+              ("kept", r.summary.kept)]
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=120)
+    ax.barh([s for s, _ in stages][::-1], [n for _, n in stages][::-1], color="#4c72b0")
+    for i, (_, n) in enumerate(stages[::-1]):
+        ax.text(n, i, f" {n:,}", va="center", fontsize=8)
+    ax.set(title=f"cascade funnel: {source}", xlabel="documents")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "funnel.png"))
+    plt.close(fig)
+    b = r.band
+    lines = [f"# Distilled cascade: {source}", "",
+             f"Classifier `{r.classifier_id}` (fastText format, floret) trained on {n_train} judged documents "
+             f"(balanced), {n_hold} held out. Judge threshold {threshold:g}.", "",
+             "| measure | value |", "|---|---|",
+             f"| held-out agreement with the judge (p_clf ≥ 0.5) | {r.agreement:.3f} |",
+             f"| band [lo, hi) | [{b.lo:.3f}, {b.hi:.3f}) |",
+             f"| held-out recall loss vs the judge alone | {b.recall_loss:.3f} |",
+             f"| held-out precision of automatic keeps | {b.auto_keep_precision:.3f} |",
+             f"| pool documents | {r.pool:,} |",
+             f"| LLM judgements: sample + band | {r.sample_judged:,} + {r.band_judged:,} |",
+             f"| LLM judgements saved vs judging the pool | {r.savings:.2f}× fewer |",
+             f"| model calls made by this run (store cache excluded) | {r.llm_calls:,} |",
+             f"| final: {r.summary.line()} | |", "", "![funnel](funnel.png)", ""]
+    path = os.path.join(out, "report.md")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+    return path
