@@ -18,6 +18,8 @@ from pipelines.demo.corpus import materialize
 from pipelines.filters.keyword_stage import KeywordSpec, run_keywords
 from pipelines.ingest.stage import IngestSpec, run_ingest
 from pipelines.llm.backend import BackendConfig
+from pipelines.llm.cascade import CascadeSpec, run_cascade
+from pipelines.llm.distilled import ClassifierParams
 from pipelines.llm.judge import JudgeSpec, run_judge
 from pipelines.spark import SparkConfig, build_session
 from pipelines.summary import JobSummary
@@ -52,12 +54,21 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
     judge = JudgeSpec(sources=[s[0] for s in SOURCES], prompts=str(_conf("prompts", "tele_llms_v1.yaml")),
                       threshold=DEMO_THRESHOLD)
     # Documents are cut to fit 640 tokens: 135M parameters on two CPU cores, not Mixtral.
-    judged = run_judge(spark, cfg, judge, BackendConfig(kind="transformers", max_context_tokens=640),
-                       config_json=json.dumps({"demo": "judge"}))
+    backend = BackendConfig(kind="transformers", max_context_tokens=640)
+    judged = run_judge(spark, cfg, judge, backend, config_json=json.dumps({"demo": "judge"}))
     for r in judged:
         console.print(f"{r.summary.line()}; model calls {r.model_calls}, cached {r.cached}")
-    _print_summary(console, cfg, ingests, keywords + [r.summary for r in judged])
-    return {"ingest": ingests, "keywords": keywords, "judge": judged}
+    # The cascade on the wiki + web pool at once would need a bigger corpus to learn anything; on
+    # the sample it shows the mechanics: every judgement comes from the result store.
+    cascade = JudgeSpec(sources=["wikipedia"], prompts=judge.prompts, threshold=DEMO_THRESHOLD)
+    cascaded = run_cascade(spark, cfg, cascade, CascadeSpec(sample_size=100, holdout_share=0.5, min_auto_keep_precision=0.5,
+                                                            classifier=ClassifierParams(epoch=10, dim=16)),
+                           backend, str(workdir / "reports" / "cascade"), config_json=json.dumps({"demo": "cascade"}))
+    for c in cascaded:
+        console.print(f"{c.summary.line()}; LLM judgements {c.sample_judged} sample + {c.band_judged} band of "
+                      f"{c.pool}; report {c.report}")
+    _print_summary(console, cfg, ingests, keywords + [r.summary for r in judged] + [c.summary for c in cascaded])
+    return {"ingest": ingests, "keywords": keywords, "judge": judged, "cascade": cascaded}
 
 
 DEMO_THRESHOLD = 0.3

@@ -124,13 +124,13 @@ def _cascade_source(spark, cfg, judge: JudgeSpec, spec: CascadeSpec, backend, mo
     pos = [i for i, y in enumerate(labels) if y]
     neg = [i for i, y in enumerate(labels) if not y]
     n = min(len(pos), len(neg))
-    if n < 4:
+    if n < 2:
         raise ValueError(f"cascade {source}: the judged sample has {len(pos)} positive and {len(neg)} negative "
                          f"documents at threshold {judge.threshold}; raise cascade.sample_size or check the threshold")
-    chosen = [*rng.choice(pos, n, replace=False), *rng.choice(neg, n, replace=False)]
-    rng.shuffle(chosen)
-    n_hold = max(2, int(len(chosen) * spec.holdout_share))
-    hold, train_idx = chosen[:n_hold], chosen[n_hold:]
+    pos, neg = list(rng.choice(pos, n, replace=False)), list(rng.choice(neg, n, replace=False))
+    k = max(1, int(n * spec.holdout_share))  # stratified: both classes in training and held out
+    hold, train_idx = pos[:k] + neg[:k], pos[k:] + neg[k:]
+    rng.shuffle(train_idx)
     classifier_id = hashlib.sha256(json.dumps([prompts.version, model.revision, judge.threshold,
                                                sorted(r["doc_id"] for r in judged), asdict(spec)],
                                               default=str).encode()).hexdigest()[:12]

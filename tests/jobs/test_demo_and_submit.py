@@ -23,11 +23,15 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     judge = {r.summary.source: r for r in out["judge"]}
     assert {s: r.summary.read for s, r in judge.items()} == {s: k.kept for s, k in keywords.items()}
     assert sum(r.model_calls for r in judge.values()) == sum(k.kept for k in keywords.values())
+    (cascade,) = out["cascade"]
+    assert cascade.pool == keywords["wikipedia"].kept and cascade.llm_calls == 0  # judgements from the store
+    assert cascade.summary.read == cascade.pool and Path(cascade.report).is_file()
     cfg = lake.LakeConfig(root=str(tmp_path / "demo" / "lake"))
     versions = {t: lake.load(cfg, t).version() for t in ("bronze.forum", "silver.keyword_hits", "quarantine.rejected")}
     again = run_demo(tmp_path / "demo")
     assert all(s.already_committed for s in again["ingest"] + again["keywords"])
     assert all(r.summary.already_committed and r.model_calls == 0 for r in again["judge"])
+    assert again["cascade"][0].classifier_id == cascade.classifier_id and again["cascade"][0].llm_calls == 0
     assert {t: lake.load(cfg, t).version() for t in versions} == versions
 
 
