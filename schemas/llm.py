@@ -25,7 +25,8 @@ LLM_RESULTS = TableContract(
     ]),
     key=("key",),
     partition_by=("task",),
-    description="one row per LLM request, keyed by what produced it; reruns skip keys already here",
+    description="one row per LLM request, keyed by what produced it; reruns skip keys already here "
+                "(a retried error adds a row: readers prefer the success)",
     stats_strings=("key", "model", "model_revision", "prompt_version"),
     column_docs={
         "key": "sha256 of (task, model, revision, prompt version, rendered prompt, parameters)",

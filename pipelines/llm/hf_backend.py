@@ -48,7 +48,7 @@ class HFBackend:
         out = np.zeros((len(prompts), len(token_ids)), np.float32)
         want = self.torch.tensor(list(token_ids))
         for idx, batch in self._batches(ids):
-            logits = self._forward(batch)[:, -1, :].float()
+            logits = self._forward(batch, keep=1)[:, -1, :].float()
             out[idx] = self.torch.log_softmax(logits, -1)[:, want].cpu().numpy()
         return out
 
@@ -57,7 +57,9 @@ class HFBackend:
         joined = [h + t for h, t in zip(heads, tails)]
         out = [0.0] * len(prompts)
         for idx, batch in self._batches(joined):
-            logp = self.torch.log_softmax(self._forward(batch).float(), -1)
+            # only the right edge holds the tails: the LM head runs on those positions alone
+            keep = max(len(tails[i]) for i in idx) + 1
+            logp = self.torch.log_softmax(self._forward(batch, keep=keep).float(), -1)
             width = logp.shape[1]
             for row, i in enumerate(idx):
                 tail = tails[i]
@@ -117,12 +119,13 @@ class HFBackend:
                 mask[row, width - len(seq):] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
-    def _forward(self, batch: list[list[int]]):
+    def _forward(self, batch: list[list[int]], keep: int = 0):
+        """Logits of the padded batch; keep > 0 computes them for the last `keep` positions only."""
         input_ids, mask = self._pad(batch)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with self.torch.no_grad():
             logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                                use_cache=False).logits
+                                use_cache=False, logits_to_keep=keep).logits
         self.forwards += 1
         return logits
 

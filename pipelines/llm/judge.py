@@ -95,8 +95,10 @@ def judge_frame(spark, cfg, spec: JudgeSpec, backend: BackendConfig, model: Reso
     requests = requests.persist()
     stats = run_requests(spark, cfg, requests, backend, spec.run, model=model.name, revision=model.revision,
                          prompt_version=prompts.version)
-    store = lake.read_spark(spark, cfg, LLM_RESULTS.name, columns=["key", "output", "error"]) \
-        .withColumnRenamed("error", "store_error").dropDuplicates(["key"])
+    # one result per key, a success over an earlier error (retry_errors appends the retry)
+    store = (lake.read_spark(spark, cfg, LLM_RESULTS.name, columns=["key", "output", "error"])
+             .withColumn("_ok", F.col("error").isNull().cast("int")).groupBy("key")
+             .agg(F.max_by("output", "_ok").alias("output"), F.max_by("error", "_ok").alias("store_error")))
     joined = requests.join(store, "key", "left")
     rows = joined.mapInArrow(_verdict_fn(model, prompts.version, spec.threshold), spark_schema(RELEVANCE.schema))
     return rows, stats, requests

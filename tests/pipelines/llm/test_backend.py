@@ -27,6 +27,23 @@ def test_batched_scores_equal_one_by_one(backend):
     np.testing.assert_allclose(cont, together[:, 0], atol=2e-4)
 
 
+def test_continuation_logprob_is_the_chain_rule_over_full_logits(backend):
+    """Tails of different lengths in one batch: each is scored from the full-sequence logits."""
+    import torch
+
+    prompts = [_chat(backend, q) for q in QUESTIONS]
+    tails = ["Yes", "No, a banana is a fruit.", "The RLC layer sits above PDCP? No: RLC is below it."]
+    batched = backend.continuation_logprob(prompts, tails)
+    for prompt, tail, got in zip(prompts, tails, batched):
+        head, rest = backend.encode([prompt])[0], backend.encode([tail])[0]
+        with torch.no_grad():
+            logits = backend.model(input_ids=torch.tensor([head + rest])).logits[0].float()
+        logp = torch.log_softmax(logits, -1)
+        want = sum(float(logp[len(head) - 1 + j, tok]) for j, tok in enumerate(rest))
+        assert got == pytest.approx(want, abs=2e-3)
+    assert batched[1] < batched[0]  # a longer tail carries more (negative) log-probability
+
+
 def test_greedy_generation_is_deterministic_and_stops(backend):
     prompts = [_chat(backend, q) for q in QUESTIONS[:2]]
     a = backend.generate(prompts, SamplingParams(max_tokens=12))
