@@ -91,8 +91,9 @@ CASCADE = TableContract(
     column_docs={
         "classifier_id": "hash of the judge settings, training sample and classifier parameters",
         "p_clf": "the distilled classifier's P(yes)",
-        "band": "auto_keep (p_clf >= hi) | auto_drop (p_clf < lo) | llm (in between: judged by the LLM)",
-        "p_yes": "the LLM judge's P(Yes) for documents of the llm band; null otherwise",
+        "band": "sample (judged to train the classifier: the judge decides) | auto_keep (p_clf >= hi) | "
+                "auto_drop (p_clf < lo) | llm (in between: judged by the LLM)",
+        "p_yes": "the LLM judge's P(Yes) for documents of the sample and llm bands; null otherwise",
         "reason": "auto_keep | auto_drop | llm_yes | llm_no | the LLM request's error",
     },
 )

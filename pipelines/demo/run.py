@@ -59,9 +59,11 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
     for r in judged:
         console.print(f"{r.summary.line()}; model calls {r.model_calls}, cached {r.cached}")
     # The cascade on the wiki + web pool at once would need a bigger corpus to learn anything; on
-    # the sample it shows the mechanics: every judgement comes from the result store.
+    # the sample it shows the mechanics (targets loosened to what a few dozen documents can show):
+    # every judgement comes from the result store.
     cascade = JudgeSpec(sources=["wikipedia"], prompts=judge.prompts, threshold=DEMO_THRESHOLD)
     cascaded = run_cascade(spark, cfg, cascade, CascadeSpec(sample_size=100, holdout_share=0.5, min_auto_keep_precision=0.5,
+                                                            min_holdout_positives=5,
                                                             classifier=ClassifierParams(epoch=10, dim=16)),
                            backend, str(workdir / "reports" / "cascade"), config_json=json.dumps({"demo": "cascade"}))
     for c in cascaded:

@@ -38,11 +38,15 @@ class CascadeSpec:
     sample_size: int = 2000
     """Pool documents the LLM judges to make the training and held-out data."""
     holdout_share: float = 0.25
-    """Share of the balanced judged sample kept out of training, to choose the band and measure."""
+    """Share of each judge class kept out of training: the held-out set keeps the pool's class mix,
+    so the recall and precision measured on it are the pool's."""
     max_recall_loss: float = 0.02
     """At most this share of the judge's positives may be dropped automatically (below lo)."""
     min_auto_keep_precision: float = 0.9
     """Automatic keeps (p_clf >= hi) must agree with the judge this often on held-out documents."""
+    min_holdout_positives: int = 50
+    """Fewer held-out judge positives than this cannot show a recall loss as small as the target
+    (1 / max_recall_loss = 50 at 2%): then nothing is decided automatically, all goes to the LLM."""
     classifier: distilled.ClassifierParams = field(default_factory=distilled.ClassifierParams)
     seed: int = 0
 
@@ -57,17 +61,27 @@ class Band:
     """Held-out agreement of automatic keeps with the judge (1.0 when there are none)."""
     band_share: float
     """Held-out share of documents in [lo, hi): those still sent to the LLM."""
+    note: str = ""
+    """Why the band is wider than the targets alone would make it, if it is."""
 
 
-def choose_band(p_clf: np.ndarray, judge: np.ndarray, max_recall_loss: float, min_precision: float) -> Band:
+ALL_TO_LLM = 1.0 + 1e-9
+
+
+def choose_band(p_clf: np.ndarray, judge: np.ndarray, max_recall_loss: float, min_precision: float,
+                min_positives: int = 0) -> Band:
     """Pure: the narrowest band meeting both targets on held-out scores and judge labels."""
     p_clf, judge = np.asarray(p_clf, float), np.asarray(judge, bool)
     pos = np.sort(p_clf[judge])
     if len(pos) == 0:
         raise ValueError("no judge positives among the held-out documents: judge a larger sample")
+    if len(pos) < min_positives:
+        return Band(lo=0.0, hi=ALL_TO_LLM, recall_loss=0.0, auto_keep_precision=1.0, band_share=1.0,
+                    note=f"{len(pos)} held-out judge positives < {min_positives} needed to show a recall loss of "
+                         f"{max_recall_loss:g}: every document goes to the LLM; judge a larger sample")
     k = int(np.floor(max_recall_loss * len(pos)))  # positives we may lose: the k lowest-scored
     lo = float(pos[k])
-    hi = 1.0 + 1e-9  # nothing kept automatically unless a threshold is precise enough
+    hi = ALL_TO_LLM  # nothing kept automatically unless a threshold is precise enough
     for t in np.unique(p_clf)[::-1]:
         keep = p_clf >= t
         if judge[keep].mean() >= min_precision:
@@ -79,6 +93,39 @@ def choose_band(p_clf: np.ndarray, judge: np.ndarray, max_recall_loss: float, mi
     return Band(lo=lo, hi=hi, recall_loss=float(np.mean(pos < lo)),
                 auto_keep_precision=float(judge[keep].mean()) if keep.any() else 1.0,
                 band_share=float(np.mean((p_clf >= lo) & (p_clf < hi))))
+
+
+def split_sample(labels, holdout_share: float, seed: int) -> tuple[list[int], list[int]]:
+    """Pure: (training indices, held-out indices) of a judged sample.
+
+    Held-out: `holdout_share` of each class, so it keeps the sample's (the pool's) class mix.
+    Training: the rest, the smaller class repeated at random until both classes are equal, so
+    the classifier does not learn the prior instead of the text."""
+    labels = np.asarray(labels, bool)
+    rng = np.random.default_rng(seed)
+    pos, neg = rng.permutation(np.flatnonzero(labels)), rng.permutation(np.flatnonzero(~labels))
+    if min(len(pos), len(neg)) < 2:
+        raise ValueError(f"the judged sample has {len(pos)} positive and {len(neg)} negative documents: both "
+                         f"classes need at least 2; raise cascade.sample_size or check the judge threshold")
+    kp = min(len(pos) - 1, max(1, round(len(pos) * holdout_share)))  # each class keeps one to train on
+    kn = min(len(neg) - 1, max(1, round(len(neg) * holdout_share)))
+    hold = sorted(pos[:kp].tolist() + neg[:kn].tolist())
+    tp, tn = pos[kp:], neg[kn:]
+    small, big = (tp, tn) if len(tp) < len(tn) else (tn, tp)
+    train = np.concatenate([big, small, rng.choice(small, len(big) - len(small), replace=True)])
+    return rng.permutation(train).tolist(), hold
+
+
+def fit(texts: list[str], labels: list[bool], spec: CascadeSpec, model_path: str):
+    """Pure apart from writing the model file: split, train, choose the band on held-out documents.
+    Returns (model, band, held-out agreement at p_clf >= 0.5, n_train distinct, n_held_out)."""
+    train, hold = split_sample(labels, spec.holdout_share, spec.seed)
+    distilled.train([texts[i] for i in train], [labels[i] for i in train], spec.classifier, model_path)
+    model = distilled.load(model_path)
+    p_hold = distilled.predict_yes(model, [texts[i] for i in hold], spec.classifier.max_chars)
+    y_hold = np.array([labels[i] for i in hold])
+    band = choose_band(p_hold, y_hold, spec.max_recall_loss, spec.min_auto_keep_precision, spec.min_holdout_positives)
+    return model, band, float(np.mean((p_hold >= 0.5) == y_hold)), len(set(train)), len(hold)
 
 
 @dataclass
@@ -117,37 +164,30 @@ def _cascade_source(spark, cfg, judge: JudgeSpec, spec: CascadeSpec, backend, mo
     rows, s_stats, s_requests = judge_frame(spark, cfg, judge, backend, model, prompts, sample)
     judged = rows.where(F.col("p_yes").isNotNull()).select("doc_id", "p_yes").join(sample, "doc_id").collect()
     s_requests.unpersist()
+    judged = sorted(judged, key=lambda r: r["doc_id"])  # collect order varies; the split must not
     texts = [r["text"] for r in judged]
     labels = [r["p_yes"] >= judge.threshold for r in judged]
-    # 2. balanced training and held-out sets
-    rng = np.random.default_rng(spec.seed)
-    pos = [i for i, y in enumerate(labels) if y]
-    neg = [i for i, y in enumerate(labels) if not y]
-    n = min(len(pos), len(neg))
-    if n < 2:
-        raise ValueError(f"cascade {source}: the judged sample has {len(pos)} positive and {len(neg)} negative "
-                         f"documents at threshold {judge.threshold}; raise cascade.sample_size or check the threshold")
-    pos, neg = list(rng.choice(pos, n, replace=False)), list(rng.choice(neg, n, replace=False))
-    k = max(1, int(n * spec.holdout_share))  # stratified: both classes in training and held out
-    hold, train_idx = pos[:k] + neg[:k], pos[k:] + neg[k:]
-    rng.shuffle(train_idx)
+    # 2. train on part of the judged sample, choose the band on the rest
     classifier_id = hashlib.sha256(json.dumps([prompts.version, model.revision, judge.threshold,
                                                sorted(r["doc_id"] for r in judged), asdict(spec)],
                                               default=str).encode()).hexdigest()[:12]
     model_uri = f"{cfg.root.rstrip('/')}/_telelake/models/cascade/{classifier_id}.bin"
-    local = _train_and_store(cfg, [texts[i] for i in train_idx], [labels[i] for i in train_idx], spec, model_uri)
-    clf = distilled.load(local)
-    p_hold = distilled.predict_yes(clf, [texts[i] for i in hold], spec.classifier.max_chars)
-    y_hold = np.array([labels[i] for i in hold])
-    band = choose_band(p_hold, y_hold, spec.max_recall_loss, spec.min_auto_keep_precision)
-    agreement = float(np.mean((p_hold >= 0.5) == y_hold))
-    log.info("cascade %s: classifier %s trained on %d, held out %d; agreement %.3f; band [%.3f, %.3f)",
-             source, classifier_id, len(train_idx), len(hold), agreement, band.lo, band.hi)
+    local = os.path.join(tempfile.mkdtemp(prefix="telelake-cascade-"), os.path.basename(model_uri))
+    try:
+        _, band, agreement, n_train, n_hold = fit(texts, labels, spec, local)
+    except ValueError as exc:
+        raise ValueError(f"cascade {source}: {exc} (threshold {judge.threshold})") from exc
+    _store_model(cfg, local, model_uri)
+    log.info("cascade %s: classifier %s trained on %d, held out %d; agreement %.3f; band [%.3f, %.3f) %s",
+             source, classifier_id, n_train, n_hold, agreement, band.lo, band.hi, band.note)
     # 3. classify the whole pool in Spark; 4. the band goes to the judge
     scored = docs.mapInArrow(_score_fn(model_uri, dict(cfg.storage_options), spec.classifier.max_chars, band),
                              "doc_id string, source string, category string, text string, p_clf double, band string")
-    scored = scored.persist()
-    in_band = scored.where(F.col("band") == "llm").select("doc_id", "source", "category", "text")
+    # the judged sample keeps the judge's verdicts (already paid for) whatever the classifier says
+    scored = (scored.join(sample.select("doc_id", F.lit(True).alias("_sampled")), "doc_id", "left")
+              .withColumn("band", F.when(F.col("_sampled"), F.lit("sample")).otherwise(F.col("band")))
+              .drop("_sampled").persist())
+    in_band = scored.where(F.col("band").isin("llm", "sample")).select("doc_id", "source", "category", "text")
     b_rows, b_stats, b_requests = judge_frame(spark, cfg, judge, backend, model, prompts, in_band)
     decided = (scored.join(b_rows.select("doc_id", "p_yes", "verdict", F.col("reason").alias("llm_reason")), "doc_id", "left")
                .mapInArrow(_decide_fn(classifier_id), spark_schema(CASCADE.schema)))
@@ -159,7 +199,7 @@ def _cascade_source(spark, cfg, judge: JudgeSpec, spec: CascadeSpec, backend, mo
     lake.write_dataframe(cfg, decided, CASCADE, batch=batch,
                          metadata={"telelake.job": JOB, "telelake.config": config_json,
                                    "telelake.band": json.dumps(asdict(band))})
-    band_n = scored.where(F.col("band") == "llm").count()
+    band_n = scored.where(F.col("band") == "llm").count()  # judged beyond the sample
     b_requests.unpersist()
     scored.unpersist()
     docs.unpersist()
@@ -167,20 +207,17 @@ def _cascade_source(spark, cfg, judge: JudgeSpec, spec: CascadeSpec, backend, mo
     result = CascadeResult(summary=summary, classifier_id=classifier_id, band=band, pool=pool,
                            sample_judged=len(judged), band_judged=band_n,
                            llm_calls=s_stats.model_calls + b_stats.model_calls, agreement=agreement,
-                           savings=pool / max(1, len({r["doc_id"] for r in judged}) + band_n), report="")
-    result.report = _write_report(report_dir, source, result, len(train_idx), len(hold), judge.threshold)
+                           savings=pool / max(1, min(pool, spec.sample_size) + band_n), report="")
+    result.report = _write_report(report_dir, source, result, n_train, n_hold, judge.threshold)
     return result
 
 
-def _train_and_store(cfg, texts, labels, spec: CascadeSpec, model_uri: str) -> str:
-    """Train on the driver, copy the model into the lake; return a local path to it."""
-    local = os.path.join(tempfile.mkdtemp(prefix="telelake-cascade-"), os.path.basename(model_uri))
-    distilled.train(texts, labels, spec.classifier, local)
+def _store_model(cfg, local: str, model_uri: str) -> None:
+    """Copy the trained model into the lake, where the Spark tasks read it."""
     fs, path = filesystem(model_uri, cfg.storage_options)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with open(local, "rb") as src, fs.open_output_stream(path) as dst:
         dst.write(src.read())
-    return local
 
 
 def _local_model(model_uri: str, storage: dict) -> str:
@@ -215,14 +252,14 @@ def _decide_fn(classifier_id: str):
         for b in batches:
             out = []
             for r in b.to_pylist():
-                if r["band"] == "llm":
+                if r["band"] in ("llm", "sample"):
                     verdict = r["verdict"] or "error"
                     reason = r["llm_reason"] or "no_result"
                 else:
                     verdict, reason = ("keep", "auto_keep") if r["band"] == "auto_keep" else ("drop", "auto_drop")
                 out.append({"doc_id": r["doc_id"], "source": r["source"], "category": r["category"],
                             "classifier_id": classifier_id, "p_clf": r["p_clf"], "band": r["band"],
-                            "p_yes": r["p_yes"] if r["band"] == "llm" else None, "verdict": verdict,
+                            "p_yes": r["p_yes"] if r["band"] in ("llm", "sample") else None, "verdict": verdict,
                             "reason": reason, "decided_at": now})
             if out:
                 yield pa.RecordBatch.from_pylist(out, schema=CASCADE.schema)
@@ -269,14 +306,15 @@ def _write_report(report_dir: str, source: str, r: CascadeResult, n_train: int, 
     b = r.band
     lines = [f"# Distilled cascade: {source}", "",
              f"Classifier `{r.classifier_id}` (fastText format, floret) trained on {n_train} judged documents "
-             f"(balanced), {n_hold} held out. Judge threshold {threshold:g}.", "",
+             f"(the smaller judge class repeated to balance), {n_hold} held out with the pool's class mix. "
+             f"Judge threshold {threshold:g}.", "", *([f"**Note:** {r.band.note}.", ""] if r.band.note else []),
              "| measure | value |", "|---|---|",
              f"| held-out agreement with the judge (p_clf ≥ 0.5) | {r.agreement:.3f} |",
              f"| band [lo, hi) | [{b.lo:.3f}, {b.hi:.3f}) |",
              f"| held-out recall loss vs the judge alone | {b.recall_loss:.3f} |",
              f"| held-out precision of automatic keeps | {b.auto_keep_precision:.3f} |",
              f"| pool documents | {r.pool:,} |",
-             f"| LLM judgements: sample + band | {r.sample_judged:,} + {r.band_judged:,} |",
+             f"| LLM judgements: sample + band (beyond the sample) | {r.sample_judged:,} + {r.band_judged:,} |",
              f"| LLM judgements saved vs judging the pool | {r.savings:.2f}× fewer |",
              f"| model calls made by this run (store cache excluded) | {r.llm_calls:,} |",
              f"| final: {r.summary.line()} | |", "", "![funnel](funnel.png)", ""]

@@ -1,7 +1,7 @@
 """Relevance judge: P(Yes) / (P(Yes) + P(No)) of an instruct model, per document (paper §III-B/C).
 
 Input: the keyword-passing pool of a source (silver.keyword_hits, verdict keep) with its bronze
-text, or the whole bronze table. Each document becomes one request (its category picks the
+text, the whole bronze table, or any lake table and columns named in `judge.inputs`. Each document becomes one request (its category picks the
 prompt: the arXiv prompt takes the abstract, the web prompt the first `max_chars` characters);
 requests go through the result store (`runner.py`), and silver.relevance gets one row per
 document and (model, revision, prompt version), committed as one idempotent batch.
@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import pyarrow as pa
@@ -35,9 +35,26 @@ TASK = "next_token_logprobs"
 
 
 @dataclass(frozen=True, kw_only=True)
+class TableInput:
+    """Judge the rows of any lake table instead of a bronze source's pool."""
+    table: str
+    """Lake table `zone.name`, e.g. `silver.arxiv_metadata`."""
+    text_column: str = "text"
+    id_column: str = "doc_id"
+    """Becomes doc_id in silver.relevance (cast to string; rows without one are skipped and counted)."""
+    category: str = "web"
+    """Picks the prompt (see prompt_for_category) when category_column is not given."""
+    category_column: str | None = None
+    where: str | None = None
+    """Optional Spark SQL filter on the table's columns, e.g. `lang = 'en'`."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class JudgeSpec:
     sources: list[str]
-    """Bronze sources to judge."""
+    """Sources to judge: a bronze source, or a name given in `inputs`."""
+    inputs: dict[str, TableInput] = field(default_factory=dict)
+    """Source name → any lake table and its columns; such a source ignores `pool`."""
     prompts: str = "conf/prompts/tele_llms_v1.yaml"
     prompt_for_category: dict[str, str] = field(default_factory=lambda: {"arxiv": "relevance_arxiv",
                                                                          "*": "relevance_web"})
@@ -69,9 +86,9 @@ def run_judge(spark, cfg: lake.LakeConfig, spec: JudgeSpec, backend: BackendConf
 
 def _judge_source(spark, cfg, spec: JudgeSpec, backend: BackendConfig, model: ResolvedModel, prompts: PromptSet,
                   source: str, config_json: str) -> JudgeResult:
-    basis = (lake.load(cfg, KEYWORD_HITS.name) if spec.pool == "keyword_pool" else lake.load(cfg, f"bronze.{source}"))
-    batch = lake.Batch(f"telelake.{JOB}.{source}.{prompts.version}.{model.revision}.{_threshold_tag(spec.threshold)}",
-                       basis.version())
+    basis = lake.load(cfg, _basis_table(spec, source))
+    batch = lake.Batch(f"telelake.{JOB}.{source}.{prompts.version}.{model.revision}.{_threshold_tag(spec.threshold)}"
+                       f".{_input_tag(spec, source)}", basis.version())
     if lake.committed_version(cfg, RELEVANCE.name, batch) is not None:
         return JudgeResult(_summary(cfg, source, model, prompts.version, spec.threshold, already=True), 0, 0)
     docs = pool_documents(spark, cfg, spec, source, max(p.max_chars for p in prompts.prompts.values()))
@@ -133,8 +150,24 @@ def _threshold_tag(t: float) -> str:
     return f"t{t:.4f}".rstrip("0").rstrip(".")
 
 
+def _input_tag(spec: JudgeSpec, source: str) -> str:
+    """What picks and prompts this source's documents: a change makes a new relevance batch."""
+    what = asdict(spec.inputs[source]) if source in spec.inputs else [spec.pool, spec.lexicon_version]
+    return hashlib.sha256(json.dumps([what, spec.prompt_for_category], sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _basis_table(spec: JudgeSpec, source: str) -> str:
+    """The table whose version a judge batch of this source is tied to."""
+    if source in spec.inputs:
+        return spec.inputs[source].table
+    return KEYWORD_HITS.name if spec.pool == "keyword_pool" else f"bronze.{source}"
+
+
 def pool_documents(spark, cfg, spec: JudgeSpec, source: str, max_chars: int):
     """doc_id, source, category and the first `max_chars` characters of the text of the pool."""
+    if source in spec.inputs:
+        return _table_documents(spark, cfg, spec.inputs[source], source, max_chars)
+
     def cut(batch: pa.RecordBatch) -> pa.RecordBatch:
         text = pc.utf8_slice_codeunits(batch.column("text"), 0, max_chars)
         return pa.RecordBatch.from_arrays([batch.column("doc_id"), batch.column("source"), batch.column("category"),
@@ -149,6 +182,28 @@ def pool_documents(spark, cfg, spec: JudgeSpec, source: str, max_chars: int):
             .where((F.col("source") == source) & (F.col("lexicon_version") == spec.lexicon_version)
                    & (F.col("verdict") == "keep")).select("doc_id").distinct())
     return docs.join(pool, "doc_id")
+
+
+def _table_documents(spark, cfg, inp: TableInput, source: str, max_chars: int):
+    """The rows of any lake table as judge documents; its own Delta schema stands for a contract."""
+    from schemas import TableContract
+
+    schema = pa.schema(lake.load(cfg, inp.table).schema().to_arrow())
+    wanted = [c for c in (inp.id_column, inp.text_column, inp.category_column) if c]
+    missing = [c for c in wanted if c not in schema.names]
+    if missing:
+        raise ValueError(f"judge.inputs.{source}: table {inp.table} has no column(s) {missing}; "
+                         f"its columns are {schema.names}")
+    contract = TableContract(name=inp.table, schema=schema, key=(), description="judge input")
+    df = lake.read_spark(spark, cfg, inp.table, contract=contract, columns=None if inp.where else wanted)
+    if inp.where:
+        df = df.where(inp.where)
+    category = F.col(inp.category_column).cast("string") if inp.category_column else F.lit(inp.category)
+    return (df.select(F.col(inp.id_column).cast("string").alias("doc_id"), F.lit(source).alias("source"),
+                      F.coalesce(category, F.lit(inp.category)).alias("category"),
+                      F.substring(F.coalesce(F.col(inp.text_column).cast("string"), F.lit("")), 1, max_chars)
+                      .alias("text"))
+            .where(F.col("doc_id").isNotNull()))
 
 
 _DOC_REQUEST_SCHEMA = pa.schema([pa.field("doc_id", pa.string(), nullable=False),

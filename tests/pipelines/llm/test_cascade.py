@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipelines.llm import distilled
-from pipelines.llm.cascade import choose_band
+from pipelines.llm.cascade import ALL_TO_LLM, choose_band, split_sample
 
 TELECOM = ["The gNB schedules PUSCH grants for each UE in the cell", "LTE handover uses X2 signalling between eNodeB",
            "Massive MIMO beamforming raises spectral efficiency", "The AMF and SMF run in the 5G core network",
@@ -26,6 +26,21 @@ def test_band_meets_recall_and_precision_targets_and_is_narrowest():
     assert looser.band_share < band.band_share  # looser targets: fewer LLM calls
     with pytest.raises(ValueError, match="no judge positives"):
         choose_band(p, np.zeros(400, bool), 0.02, 0.9)
+    # 30 held-out positives cannot show a 2-point loss: nothing is decided automatically
+    few = choose_band(p[:60], judge[:60], 0.02, 0.9, min_positives=50)
+    assert judge[:60].sum() < 50 and (few.lo, few.hi, few.band_share) == (0.0, ALL_TO_LLM, 1.0)
+    assert "held-out judge positives" in few.note
+
+
+def test_split_keeps_the_class_mix_held_out_and_balances_training():
+    labels = np.array([True] * 90 + [False] * 910)
+    train, hold = split_sample(labels, 0.25, seed=3)
+    assert not set(train) & set(hold) and len(set(train)) + len(hold) == 1000
+    assert labels[hold].sum() == 22 and (~labels[hold]).sum() == 228        # the pool's 9% positives, held out
+    assert labels[train].sum() == (~labels[train]).sum() == 682            # positives repeated to balance
+    assert (train, hold) == split_sample(labels, 0.25, seed=3)             # seeded
+    with pytest.raises(ValueError, match="1 positive and 9 negative"):
+        split_sample(np.array([True] + [False] * 9), 0.25, seed=0)
 
 
 def test_classifier_learns_and_predicts(tmp_path):
@@ -72,20 +87,23 @@ def test_cascade_job_end_to_end(spark, tmp_path):
                                                  "silver.relevance").to_pylist()]
     judge["threshold"] = float(np.median(p_yes))  # both judge classes in the sample, whatever the model says
     cfg = config.from_dict(CascadeJobConfig, {**base, "judge": judge, "llm": llm, "report_dir": str(tmp_path / "rep"),
-                                              "cascade": {"sample_size": 40, "holdout_share": 0.5,
+                                              "cascade": {"sample_size": 40, "holdout_share": 0.5, "min_holdout_positives": 5,
                                                           "classifier": {"epoch": 10, "dim": 16}}})
     (res,) = run_cascade(cfg, spark)
     assert res.pool == 60 and res.sample_judged == 40
     assert res.llm_calls == 0  # the judge already scored every document: all from the result store
     rows = lake.read_arrow(cfg.lake, "silver.cascade").to_pylist()
     assert len(rows) == 60 and {r["classifier_id"] for r in rows} == {res.classifier_id}
+    assert sum(r["band"] == "sample" for r in rows) == 40  # the judged sample keeps the judge's verdicts
     for r in rows:
-        assert (r["p_clf"] >= res.band.hi) == (r["band"] == "auto_keep")
-        assert (r["p_clf"] < res.band.lo) == (r["band"] == "auto_drop")
-        assert (r["p_yes"] is not None) == (r["band"] == "llm")
-        if r["band"] == "llm":
+        if r["band"] != "sample":
+            assert (r["p_clf"] >= res.band.hi) == (r["band"] == "auto_keep")
+            assert (r["p_clf"] < res.band.lo) == (r["band"] == "auto_drop")
+        assert (r["p_yes"] is not None) == (r["band"] in ("llm", "sample"))
+        if r["p_yes"] is not None:
             assert r["verdict"] == ("keep" if r["p_yes"] >= judge["threshold"] else "drop")
     assert res.band_judged == sum(r["band"] == "llm" for r in rows)
+    assert res.savings == pytest.approx(60 / (40 + res.band_judged))
     assert res.summary.read == 60 == res.summary.kept + res.summary.n_dropped + res.summary.n_rejected
     report = (tmp_path / "rep" / "web" / "report.md").read_text()
     assert "held-out recall loss" in report and (tmp_path / "rep" / "web" / "funnel.png").exists()

@@ -99,3 +99,35 @@ def test_killed_judge_resumes_with_only_the_missing_requests(spark, tmp_path):
     store = lake.read_arrow(config.from_dict(JudgeJobConfig, judge).lake, "silver.llm_results")
     assert store.num_rows == 7 and len(set(store.column("key").to_pylist())) == 7
     assert np.isfinite([r["p_yes"] for r in _relevance(config.from_dict(JudgeJobConfig, judge).lake).values()]).all()
+
+
+def test_judge_reads_any_table_and_column_named_in_conf(spark, tmp_path):
+    """An abstracts table that is no bronze source: int ids, an empty and a null abstract, a filter."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    base = {"lake": {"root": str(tmp_path / "lake")}, "spark": {"log_level": "ERROR"}}
+    cfg = config.from_dict(JudgeJobConfig, {**base, "judge": {"sources": []}}).lake
+    write_deltalake(lake.table_uri(cfg, "silver.abstracts"), pa.table({
+        "arxiv_id": pa.array([101, 102, 103, 104, 105], pa.int64()),
+        "abstract": [DOCS[0][1], DOCS[3][1], "   ", None, "Un résumé en français sur la 5G."],
+        "lang": ["en", "en", "en", "en", "fr"]}))
+    inputs = {"abstracts": {"table": "silver.abstracts", "id_column": "arxiv_id", "text_column": "abstract",
+                            "category": "arxiv", "where": "lang = 'en'"}}
+    judge = {**base, "judge": {"sources": ["abstracts"], "inputs": inputs, "threshold": 0.3,
+                               "prompts": str(ROOT / "conf" / "prompts" / "tele_llms_v1.yaml")},
+             "llm": {"kind": "transformers", "max_context_tokens": 512}}
+    (res,) = run_judge(config.from_dict(JudgeJobConfig, judge), spark)
+    rows = {r["doc_id"]: r for r in lake.read_arrow(cfg, "silver.relevance").to_pylist()}
+    assert set(rows) == {"101", "102", "103", "104"}                       # 105 filtered out by `where`
+    assert res.model_calls == 2 and res.summary.read == 4 == res.summary.kept + res.summary.n_dropped + res.summary.n_rejected
+    for empty in ("103", "104"):                                           # recorded, never sent, never lost
+        assert rows[empty]["verdict"] == "error" and rows[empty]["reason"] == "empty_text"
+        assert rows[empty]["p_yes"] is None
+    assert {rows[i]["prompt_name"] for i in ("101", "102")} == {"relevance_arxiv"}
+    assert all(r["source"] == "abstracts" for r in rows.values())
+    assert rows["101"]["p_yes"] > rows["102"]["p_yes"]                     # gNB/5G core over cast-iron pans
+
+    bad = {**judge, "judge": {**judge["judge"], "inputs": {"abstracts": {**inputs["abstracts"], "text_column": "body"}}}}
+    with pytest.raises(ValueError, match=r"judge.inputs.abstracts: table silver.abstracts has no column\(s\) \['body'\]"):
+        run_judge(config.from_dict(JudgeJobConfig, bad), spark)
