@@ -149,8 +149,11 @@ def what_if(texts: list[str], judge: np.ndarray, sizes: list[int], spec, seed: i
         keep = (p >= band.hi) | (in_band & judge)
         keep[sample] = judge[sample]
         calls = size + int(in_band.sum())
+        share = float(in_band.sum()) / (len(texts) - size)  # of the documents outside the sample
         rows.append({"sample": size, "band": [round(band.lo, 4), round(band.hi, 4)], "calls": calls,
-                     "savings": round(len(texts) / calls, 2),
+                     "savings": round(len(texts) / calls, 2), "band_share": round(share, 4),
+                     # a pool of a million like this one: the same sample, the band at the same share
+                     "projected_savings_1m": round(1e6 / (size + share * (1e6 - size)), 1),
                      "recall_loss": round(1 - float((keep & judge).sum() / judge.sum()), 4),
                      "precision": round(float((keep & judge).sum() / max(1, keep.sum())), 4), "note": band.note})
     return rows
@@ -181,7 +184,7 @@ def compare(cfg, c, threshold: float, kinds: dict[str, str], texts: dict[str, st
         "recall_loss_vs_judge": round(1 - both / max(1, int(jk.sum())), 4),
         "precision_vs_judge": round(both / max(1, int(ck.sum())), 4),
         "held_out_agreement": round(c.agreement, 3), "band_lo_hi": [round(c.band.lo, 4), round(c.band.hi, 4)],
-        "what_if": what_if([texts[i] for i in ids], jk, [100, 200, 400, 800, 1200], spec, seed),
+        "what_if": what_if([texts[i] for i in ids], jk, [200, 400, 800, 1200, 1600], spec, seed),
     }
 
 
@@ -197,6 +200,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=None, help="lake folder (default: a new temporary one)")
     args = ap.parse_args()
+
+    import pyarrow.compute as pc
 
     from eval.classification import evaluate
     from jobs.cascade import CascadeJobConfig
@@ -226,7 +231,8 @@ def main() -> None:
     docs = lake.dataset(cfg, "bronze.bench").to_table(columns=["doc_id", "source_id", "text"]).to_pylist()
     texts = {r["doc_id"]: r["text"] for r in docs}
     kinds = {r["doc_id"]: by_source_id[r["source_id"]] for r in docs}
-    rel = lake.dataset(cfg, "silver.relevance").to_table(columns=["doc_id", "p_yes"]).to_pylist()
+    rel = lake.dataset(cfg, "silver.relevance").to_table(columns=["doc_id", "p_yes"],
+                                                         filter=pc.field("threshold") == 0.5).to_pylist()
     scored = [(r["p_yes"], kinds[r["doc_id"]] == "telecom") for r in rel if r["p_yes"] is not None]
     kind_report = evaluate(np.array([p for p, _ in scored]), np.array([y for _, y in scored]), 0.5, 0.9)
     result = {"pool": len(rel), "judge_calls": alone.model_calls, "judge_s": round(judge_s, 1),
@@ -243,7 +249,7 @@ def main() -> None:
     # that separates the topics would let the cascade save
     ids = sorted(texts)
     result["what_if_topical_judge"] = what_if([texts[i] for i in ids], np.array([kinds[i] == "telecom" for i in ids]),
-                                              [100, 200, 400, 800], job(0.5).cascade, args.seed)
+                                              [200, 400, 800, 1200, 1600], job(0.5).cascade, args.seed)
     print(json.dumps(result, indent=2))
     (work / "result.json").write_text(json.dumps(result, indent=2))
     spark.stop()

@@ -63,7 +63,7 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
     # every judgement comes from the result store.
     cascade = JudgeSpec(sources=["wikipedia"], prompts=judge.prompts, threshold=DEMO_THRESHOLD)
     cascaded = run_cascade(spark, cfg, cascade, CascadeSpec(sample_size=100, holdout_share=0.5, min_auto_keep_precision=0.5,
-                                                            min_holdout_positives=5,
+                                                            max_recall_loss=0.2, recall_confidence=0.5,
                                                             classifier=ClassifierParams(epoch=10, dim=16)),
                            backend, str(workdir / "reports" / "cascade"), config_json=json.dumps({"demo": "cascade"}))
     for c in cascaded:

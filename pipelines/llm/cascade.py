@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -44,9 +45,10 @@ class CascadeSpec:
     """At most this share of the judge's positives may be dropped automatically (below lo)."""
     min_auto_keep_precision: float = 0.9
     """Automatic keeps (p_clf >= hi) must agree with the judge this often on held-out documents."""
-    min_holdout_positives: int = 50
-    """Fewer held-out judge positives than this cannot show a recall loss as small as the target
-    (1 / max_recall_loss = 50 at 2%): then nothing is decided automatically, all goes to the LLM."""
+    recall_confidence: float = 0.9
+    """lo may sit above k held-out positives only if the one-sided Clopper-Pearson bound on the loss
+    rate, at this confidence, stays within max_recall_loss. Too few held-out positives to show even
+    k = 0 (114 at 2% and 0.9): nothing is decided automatically, every document goes to the LLM."""
     classifier: distilled.ClassifierParams = field(default_factory=distilled.ClassifierParams)
     seed: int = 0
 
@@ -68,18 +70,50 @@ class Band:
 ALL_TO_LLM = 1.0 + 1e-9
 
 
+def loss_upper_bound(k: int, n: int, confidence: float) -> float:
+    """Pure: one-sided Clopper-Pearson upper bound on a rate after k events in n trials."""
+    if k >= n:
+        return 1.0
+
+    def cdf(p: float) -> float:  # P(X <= k), X ~ Binomial(n, p), in log space
+        if p <= 0.0:
+            return 1.0
+        if p >= 1.0:
+            return 0.0
+        return sum(math.exp(math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                            + i * math.log(p) + (n - i) * math.log1p(-p)) for i in range(k + 1))
+
+    lo, hi = k / n, 1.0
+    for _ in range(60):  # cdf falls as p grows: find cdf(p) = 1 - confidence
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) > 1 - confidence else (lo, mid)
+    return hi
+
+
+def allowed_losses(n: int, max_recall_loss: float, confidence: float) -> int | None:
+    """Pure: the most held-out positives lo may sit above, or None if even one is too many to show."""
+    k = -1
+    while k + 1 < n and loss_upper_bound(k + 1, n, confidence) <= max_recall_loss:
+        k += 1
+    return k if k >= 0 else None
+
+
 def choose_band(p_clf: np.ndarray, judge: np.ndarray, max_recall_loss: float, min_precision: float,
-                min_positives: int = 0) -> Band:
-    """Pure: the narrowest band meeting both targets on held-out scores and judge labels."""
+                confidence: float = 0.9) -> Band:
+    """Pure: the narrowest band meeting both targets on held-out scores and judge labels, with the
+    recall target held at `confidence` (the held-out set is a sample of the pool)."""
     p_clf, judge = np.asarray(p_clf, float), np.asarray(judge, bool)
     pos = np.sort(p_clf[judge])
     if len(pos) == 0:
         raise ValueError("no judge positives among the held-out documents: judge a larger sample")
-    if len(pos) < min_positives:
+    k = allowed_losses(len(pos), max_recall_loss, confidence)
+    if k is None:
+        need = math.ceil(math.log(1 - confidence) / math.log(1 - max_recall_loss))
         return Band(lo=0.0, hi=ALL_TO_LLM, recall_loss=0.0, auto_keep_precision=1.0, band_share=1.0,
-                    note=f"{len(pos)} held-out judge positives < {min_positives} needed to show a recall loss of "
-                         f"{max_recall_loss:g}: every document goes to the LLM; judge a larger sample")
-    k = int(np.floor(max_recall_loss * len(pos)))  # positives we may lose: the k lowest-scored
+                    note=f"{len(pos)} held-out judge positives cannot show a recall loss within {max_recall_loss:g} "
+                         f"at confidence {confidence:g} (that needs {need}): every document goes to the LLM; "
+                         f"judge a larger sample")
+    # lo just above the k lowest-scored positives: at most k fall below it
     lo = float(pos[k])
     hi = ALL_TO_LLM  # nothing kept automatically unless a threshold is precise enough
     for t in np.unique(p_clf)[::-1]:
@@ -124,7 +158,7 @@ def fit(texts: list[str], labels: list[bool], spec: CascadeSpec, model_path: str
     model = distilled.load(model_path)
     p_hold = distilled.predict_yes(model, [texts[i] for i in hold], spec.classifier.max_chars)
     y_hold = np.array([labels[i] for i in hold])
-    band = choose_band(p_hold, y_hold, spec.max_recall_loss, spec.min_auto_keep_precision, spec.min_holdout_positives)
+    band = choose_band(p_hold, y_hold, spec.max_recall_loss, spec.min_auto_keep_precision, spec.recall_confidence)
     return model, band, float(np.mean((p_hold >= 0.5) == y_hold)), len(set(train)), len(hold)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pipelines.llm import distilled
-from pipelines.llm.cascade import ALL_TO_LLM, choose_band, split_sample
+from pipelines.llm.cascade import ALL_TO_LLM, allowed_losses, choose_band, loss_upper_bound, split_sample
 
 TELECOM = ["The gNB schedules PUSCH grants for each UE in the cell", "LTE handover uses X2 signalling between eNodeB",
            "Massive MIMO beamforming raises spectral efficiency", "The AMF and SMF run in the 5G core network",
@@ -17,19 +17,28 @@ OTHER = ["Cast iron pans need oil after washing, says the LTE shop", "The marath
 
 def test_band_meets_recall_and_precision_targets_and_is_narrowest():
     rng = np.random.default_rng(0)
-    judge = rng.random(400) < 0.5
-    p = np.clip(np.where(judge, rng.normal(0.75, 0.15, 400), rng.normal(0.3, 0.15, 400)), 0, 1)
+    judge = rng.random(4000) < 0.5
+    p = np.clip(np.where(judge, rng.normal(0.75, 0.15, 4000), rng.normal(0.3, 0.15, 4000)), 0, 1)
     band = choose_band(p, judge, max_recall_loss=0.02, min_precision=0.9)
-    assert band.recall_loss <= 0.02 and band.auto_keep_precision >= 0.9
+    assert band.recall_loss <= 0.02 and band.auto_keep_precision >= 0.9 and not band.note
     assert 0 < band.lo <= band.hi <= 1 and 0 < band.band_share < 1
+    # the bound: with ~2,000 positives the band may drop ~1.6% of them, not the full 2%
+    assert allowed_losses(int(judge.sum()), 0.02, 0.9) == int(np.sum(p[judge] < band.lo))
+    assert 0.01 < band.recall_loss < 0.02
     looser = choose_band(p, judge, max_recall_loss=0.10, min_precision=0.8)
     assert looser.band_share < band.band_share  # looser targets: fewer LLM calls
     with pytest.raises(ValueError, match="no judge positives"):
-        choose_band(p, np.zeros(400, bool), 0.02, 0.9)
-    # 30 held-out positives cannot show a 2-point loss: nothing is decided automatically
-    few = choose_band(p[:60], judge[:60], 0.02, 0.9, min_positives=50)
-    assert judge[:60].sum() < 50 and (few.lo, few.hi, few.band_share) == (0.0, ALL_TO_LLM, 1.0)
-    assert "held-out judge positives" in few.note
+        choose_band(p, np.zeros(4000, bool), 0.02, 0.9)
+    # 60 documents hold too few positives to show a 2-point loss: nothing is decided automatically
+    few = choose_band(p[:60], judge[:60], 0.02, 0.9)
+    assert (few.lo, few.hi, few.band_share) == (0.0, ALL_TO_LLM, 1.0) and "that needs 114" in few.note
+
+
+def test_clopper_pearson_bound():
+    assert loss_upper_bound(3, 10, 0.95) == pytest.approx(0.6066, abs=1e-4)   # textbook value
+    assert loss_upper_bound(0, 114, 0.9) <= 0.02 < loss_upper_bound(0, 113, 0.9)
+    assert allowed_losses(113, 0.02, 0.9) is None and allowed_losses(114, 0.02, 0.9) == 0
+    assert allowed_losses(1000, 0.02, 0.9) == 13                               # not 20: the sample may be unlucky
 
 
 def test_split_keeps_the_class_mix_held_out_and_balances_training():
@@ -87,7 +96,8 @@ def test_cascade_job_end_to_end(spark, tmp_path):
                                                  "silver.relevance").to_pylist()]
     judge["threshold"] = float(np.median(p_yes))  # both judge classes in the sample, whatever the model says
     cfg = config.from_dict(CascadeJobConfig, {**base, "judge": judge, "llm": llm, "report_dir": str(tmp_path / "rep"),
-                                              "cascade": {"sample_size": 40, "holdout_share": 0.5, "min_holdout_positives": 5,
+                                              "cascade": {"sample_size": 40, "holdout_share": 0.5, "max_recall_loss": 0.2,
+                                                          "recall_confidence": 0.5,
                                                           "classifier": {"epoch": 10, "dim": 16}}})
     (res,) = run_cascade(cfg, spark)
     assert res.pool == 60 and res.sample_judged == 40
