@@ -1,13 +1,14 @@
 """Cascade savings: LLM calls and recall of the distilled cascade against the judge alone, one run.
 
-    .venv/bin/python benchmarks/cascade_savings.py --pages 2400 --sample 300
+    .venv/bin/python benchmarks/cascade_savings.py --pages 2000 --sample 300
 
-Builds a keyword pool from real text on this machine: telecom pages made of TeleQnA, ORAN-Bench
-and srsRANBench items (../shared/data/benchmarks) and software pages made of the docstrings of
-Python's standard library and installed packages (sockets, HTTP, asyncio, email… pass the
-telecom keywords without being telecom). Both kinds are cut to the same length so that length
-tells the classifier nothing. The pool is the whole bronze table (`judge.pool: all`): the
-telecom keyword filter would drop most software pages, leaving the judge little to separate.
+Builds a pool from real text on this machine: telecom pages made of TeleQnA, ORAN-Bench and
+srsRANBench items (../shared/data/benchmarks) and software pages made of the docstrings of
+Python's standard library and installed packages (sockets, HTTP, asyncio, email…: networking
+words, not telecom). Both kinds are cut to the same length so that length tells the classifier
+nothing. The pool is the whole bronze table (`judge.pool: all`): the telecom keyword filter
+(run too, for the record) drops most software pages, which would leave the judge little to
+separate.
 
 (a) the judge alone over the whole pool: its model calls and docs/s; its p_yes against the page
     kinds (telecom or software) gives the threshold at which it finds 90% of the telecom pages;
@@ -190,7 +191,7 @@ def compare(cfg, c, threshold: float, kinds: dict[str, str], texts: dict[str, st
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pages", type=int, default=2400, help="pages in the pool, half telecom, half software")
+    ap.add_argument("--pages", type=int, default=2000, help="pages in the pool, half telecom, half software")
     ap.add_argument("--chars", type=int, default=700)
     ap.add_argument("--sample", type=int, default=300, help="cascade.sample_size")
     ap.add_argument("--thresholds", default="0.5,recall90",
@@ -219,9 +220,9 @@ def main() -> None:
     def job(threshold: float) -> CascadeJobConfig:
         judge = {"sources": ["bench"], "pool": "all", "threshold": threshold, "run": {"commit_every": 128},
                  "prompts": str(ROOT / "conf" / "prompts" / "tele_llms_v1.yaml")}
-        return config.from_dict(CascadeJobConfig, {**base, "judge": judge, "llm": llm, "report_dir": str(work / "reports"),
-                                                   "cascade": {"sample_size": args.sample, "seed": args.seed,
-                                                               "classifier": {"max_chars": args.chars}}})
+        cascade = {"sample_size": args.sample, "seed": args.seed, "classifier": {"max_chars": args.chars}}
+        return config.from_dict(CascadeJobConfig, {**base, "judge": judge, "llm": llm, "cascade": cascade,
+                                                   "report_dir": str(work / "reports")})
 
     # (b) first: the judge alone over the whole pool fills the store; the cascades below reuse it
     t0 = time.perf_counter()

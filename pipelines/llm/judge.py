@@ -1,8 +1,9 @@
 """Relevance judge: P(Yes) / (P(Yes) + P(No)) of an instruct model, per document (paper §III-B/C).
 
 Input: the keyword-passing pool of a source (silver.keyword_hits, verdict keep) with its bronze
-text, the whole bronze table, or any lake table and columns named in `judge.inputs`. Each document becomes one request (its category picks the
-prompt: the arXiv prompt takes the abstract, the web prompt the first `max_chars` characters);
+text, the whole bronze table, or any lake table and columns named in `judge.inputs`. Each
+document becomes one request (its category picks the prompt: the arXiv prompt takes the
+abstract, the web prompt the first `max_chars` characters);
 requests go through the result store (`runner.py`), and silver.relevance gets one row per
 document and (model, revision, prompt version), committed as one idempotent batch.
 """
@@ -41,7 +42,8 @@ class TableInput:
     """Lake table `zone.name`, e.g. `silver.arxiv_metadata`."""
     text_column: str = "text"
     id_column: str = "doc_id"
-    """Becomes doc_id in silver.relevance (cast to string; rows without one are skipped and counted)."""
+    """Becomes doc_id in silver.relevance (cast to string). Rows without one cannot be keyed and
+    are left out with a warning naming how many; of rows sharing an id, one is judged."""
     category: str = "web"
     """Picks the prompt (see prompt_for_category) when category_column is not given."""
     category_column: str | None = None
@@ -199,11 +201,15 @@ def _table_documents(spark, cfg, inp: TableInput, source: str, max_chars: int):
     if inp.where:
         df = df.where(inp.where)
     category = F.col(inp.category_column).cast("string") if inp.category_column else F.lit(inp.category)
-    return (df.select(F.col(inp.id_column).cast("string").alias("doc_id"), F.lit(source).alias("source"),
-                      F.coalesce(category, F.lit(inp.category)).alias("category"),
-                      F.substring(F.coalesce(F.col(inp.text_column).cast("string"), F.lit("")), 1, max_chars)
-                      .alias("text"))
-            .where(F.col("doc_id").isNotNull()))
+    docs = df.select(F.col(inp.id_column).cast("string").alias("doc_id"), F.lit(source).alias("source"),
+                     F.coalesce(category, F.lit(inp.category)).alias("category"),
+                     F.substring(F.coalesce(F.col(inp.text_column).cast("string"), F.lit("")), 1, max_chars)
+                     .alias("text"))
+    no_id = docs.where(F.col("doc_id").isNull()).count()
+    if no_id:
+        log.warning("judge.inputs.%s: %d rows of %s have no %s and are not judged", source, no_id, inp.table,
+                    inp.id_column)
+    return docs.where(F.col("doc_id").isNotNull()).dropDuplicates(["doc_id"])
 
 
 _DOC_REQUEST_SCHEMA = pa.schema([pa.field("doc_id", pa.string(), nullable=False),

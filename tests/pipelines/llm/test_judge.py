@@ -109,9 +109,9 @@ def test_judge_reads_any_table_and_column_named_in_conf(spark, tmp_path):
     base = {"lake": {"root": str(tmp_path / "lake")}, "spark": {"log_level": "ERROR"}}
     cfg = config.from_dict(JudgeJobConfig, {**base, "judge": {"sources": []}}).lake
     write_deltalake(lake.table_uri(cfg, "silver.abstracts"), pa.table({
-        "arxiv_id": pa.array([101, 102, 103, 104, 105], pa.int64()),
-        "abstract": [DOCS[0][1], DOCS[3][1], "   ", None, "Un résumé en français sur la 5G."],
-        "lang": ["en", "en", "en", "en", "fr"]}))
+        "arxiv_id": pa.array([101, 102, 103, 104, 105, None, 101], pa.int64()),
+        "abstract": [DOCS[0][1], DOCS[3][1], "   ", None, "Un résumé en français sur la 5G.", DOCS[1][1], DOCS[0][1]],
+        "lang": ["en", "en", "en", "en", "fr", "en", "en"]}))
     inputs = {"abstracts": {"table": "silver.abstracts", "id_column": "arxiv_id", "text_column": "abstract",
                             "category": "arxiv", "where": "lang = 'en'"}}
     judge = {**base, "judge": {"sources": ["abstracts"], "inputs": inputs, "threshold": 0.3,
@@ -119,7 +119,7 @@ def test_judge_reads_any_table_and_column_named_in_conf(spark, tmp_path):
              "llm": {"kind": "transformers", "max_context_tokens": 512}}
     (res,) = run_judge(config.from_dict(JudgeJobConfig, judge), spark)
     rows = {r["doc_id"]: r for r in lake.read_arrow(cfg, "silver.relevance").to_pylist()}
-    assert set(rows) == {"101", "102", "103", "104"}                       # 105 filtered out by `where`
+    assert set(rows) == {"101", "102", "103", "104"}  # 105: `where`; no id: not keyable; 101 twice: once
     assert res.model_calls == 2 and res.summary.read == 4 == res.summary.kept + res.summary.n_dropped + res.summary.n_rejected
     for empty in ("103", "104"):                                           # recorded, never sent, never lost
         assert rows[empty]["verdict"] == "error" and rows[empty]["reason"] == "empty_text"
