@@ -58,7 +58,7 @@ def group(text: str, i: int) -> tuple[str, int] | None:
     return None
 
 
-def _bracket(text: str, i: int) -> tuple[str, int] | None:
+def bracket(text: str, i: int) -> tuple[str, int] | None:
     """An optional `[…]` at text[i] (after spaces), braces inside respected."""
     while i < len(text) and text[i] in " \t\n":
         i += 1
@@ -150,10 +150,10 @@ def _parse_definition(text: str, m: re.Match, warnings: list[str]) -> tuple[Macr
     if not name:
         return None
     j, nargs, default = name[1], 0, None
-    n = _bracket(text, j)
+    n = bracket(text, j)
     if n and n[0].strip().isdigit():
         nargs, j = int(n[0].strip()), n[1]
-        d = _bracket(text, j)
+        d = bracket(text, j)
         if d:
             default, j = d
     body = group(text, j)
@@ -191,7 +191,7 @@ def _expand_once(text: str, use: re.Pattern, macros: dict[str, Macro]) -> str:
         macro = macros[m.group(1)]
         args, j = [], m.end()
         if macro.default is not None:
-            b = _bracket(text, j)
+            b = bracket(text, j)
             args.append(b[0] if b else macro.default)
             j = b[1] if b else j
         while len(args) < macro.nargs:
