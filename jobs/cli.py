@@ -7,6 +7,7 @@
     telelake judge --conf conf/judge.yaml            # LLM Yes/No relevance of the keyword pool
     telelake classify eval --labels labels.jsonl     # judge vs human labels: P/R/F1, PR curve
     telelake cascade --conf conf/cascade.yaml        # distilled classifier, LLM only on its uncertain band
+    telelake clean latex 2411.01234.tar.gz [--report] # print one cleaned arXiv source
     telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
     telelake lake vacuum bronze.wikipedia [--retention-hours 168] [--dry-run]
     telelake lake pin bronze.wikipedia 3 --holder release:v1
@@ -72,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     ce.add_argument("--out", default="reports/judge_eval", help="folder for report.md and pr_curve.png")
     ce.set_defaults(func=_classify)
 
+    cl = sub.add_parser("clean", help="clean one LaTeX source and print it (inspection)")
+    cl.add_argument("kind", choices=["latex"])
+    cl.add_argument("path", help="an arXiv source: .tar.gz, .tar, .gz, a folder or a .tex file")
+    cl.add_argument("--rules", default=None, help="command rules YAML (default conf/latex/commands.yaml)")
+    cl.add_argument("--report", action="store_true", help="print the quality checks and metadata to stderr")
+    cl.set_defaults(func=_clean)
+
     lk = sub.add_parser("lake", help="table history, vacuum and release pins")
     lk.add_argument("action", choices=["history", "vacuum", "pin", "unpin", "pins"])
     lk.add_argument("table", help="zone.table, e.g. bronze.wikipedia")
@@ -109,6 +117,30 @@ def _classify(args) -> int:
     classify_eval(["--labels", args.labels, "--conf", args.conf, "--out", args.out]
                   + [x for o in args.overrides for x in ("--set", o)])
     return 0
+
+
+def _clean(args) -> int:
+    import json
+
+    from pipelines.latex.archive import ArchiveRefused, read_source
+    from pipelines.latex.clean import clean_latex
+    from pipelines.latex.commands import CommandRules
+    from pipelines.latex.flatten import NoMainFile
+
+    rules = CommandRules.load(args.rules) if args.rules else CommandRules.load()
+    try:
+        result = clean_latex(read_source(args.path).files, rules)
+    except (ArchiveRefused, NoMainFile) as exc:
+        print(f"telelake: {args.path} refused: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(result.text)
+    if args.report:
+        print(json.dumps({"main": result.main, "checks": result.checks, "cited": result.cited,
+                          "bibliography": len(result.bibliography), "included": result.included,
+                          "missing": result.missing, "cycles": result.cycles, "macros": result.macros,
+                          "floats_removed": result.floats_removed, "warnings": result.warnings}, indent=2),
+              file=sys.stderr)
+    return 0 if result.clean else 3
 
 
 def _demo(args) -> int:

@@ -17,7 +17,17 @@ _COND = re.compile(r"\\(iffalse|if[a-zA-Z@]*|fi)(?![a-zA-Z@])")
 
 def strip_comments(tex: str) -> str:
     """`%` comments removed, verbatim text untouched."""
+    return _strip(tex)[0]
+
+
+def count_comments(tex: str) -> int:
+    """How many `%` comments the text holds (verbatim and `\%` excluded): 0 after cleaning."""
+    return _strip(tex)[1]
+
+
+def _strip(tex: str) -> tuple[str, int]:
     out: list[str] = []
+    found = 0
     verbatim_end: str | None = None
     join_next = False
     for line in tex.splitlines(keepends=True):
@@ -34,13 +44,14 @@ def strip_comments(tex: str) -> str:
         if m and m.group(1) != "comment" and f"\\end{{{m.group(1)}}}" not in body[m.end():]:
             verbatim_end = f"\\end{{{m.group(1)}}}"
             body, cut = line, False  # a comment sign on a \begin{verbatim} line is rare: keep it whole
+        found += cut
         if not cut:
             out.append(body)
         elif body.strip():
             out.append(body)
             join_next = True  # TeX also drops the newline and the next line's indentation
         # else: a comment-only line vanishes with its newline
-    return "".join(out)
+    return "".join(out), found
 
 
 def _cut_comment(line: str) -> tuple[str, bool]:

@@ -202,6 +202,8 @@ def _expand_once(text: str, use: re.Pattern, macros: dict[str, Macro]) -> str:
             j = a[1]
         if len(args) < macro.nargs:
             continue  # best effort: a use without its arguments stays
+        if macro.nargs == 0 and macro.default is None and text.startswith("{}", j):
+            j += 2  # "\gnb{} sweeps": the empty group only ended the control word
         body = re.sub(r"#([1-9])", lambda g: args[int(g.group(1)) - 1] if int(g.group(1)) <= len(args) else "",
                       macro.body)
         out.append(text[pos:m.start()])

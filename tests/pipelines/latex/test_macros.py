@@ -14,7 +14,7 @@ def test_newcommand_forms_def_and_math_operators():
            r"The \gnb{} serves each \ue. $\snr{k} = \pair{a}{\vect{h}}$, $\opt{2}$ and $\opt[j]{3}$, "
            r"$\argmax_x \Tr(X)$, \snr x.")
     out = expand_macros(tex)
-    assert out.text == ("\nThe gNodeB{} serves each UE. $\\mathrm{SNR}_{k} = (a,\\mathbf{h})$, $x_{k}^{2}$ and "
+    assert out.text == ("\nThe gNodeB serves each UE. $\\mathrm{SNR}_{k} = (a,\\mathbf{h})$, $x_{k}^{2}$ and "
                         "$x_{j}^{3}$, $\\operatorname*{arg\\,max}_x \\operatorname{Tr}(X)$, \\mathrm{SNR}_{x}.")
     assert set(out.macros) == {"gnb", "ue", "snr", "pair", "opt", "vect", "argmax", "Tr"}
     assert not out.unexpanded and not out.warnings
