@@ -36,6 +36,19 @@ class JobSummary:
                                   f"dropped {self.n_dropped} + rejected {self.n_rejected}")
         return self
 
+    def count_verdicts(self, table) -> JobSummary:
+        """Add a pyarrow table of (verdict, reason) rows: keep → kept, drop → dropped by reason,
+        anything else (error) → rejected by reason."""
+        for c in table.group_by(["verdict", "reason"]).aggregate([([], "count_all")]).to_pylist():
+            self.read += c["count_all"]
+            if c["verdict"] == "keep":
+                self.kept += c["count_all"]
+            elif c["verdict"] == "drop":
+                self.dropped[c["reason"]] += c["count_all"]
+            else:
+                self.rejected[c["reason"]] += c["count_all"]
+        return self
+
     def line(self) -> str:
         """The one summary line a job prints."""
         note = " (batch already committed: nothing written)" if self.already_committed else ""

@@ -122,14 +122,7 @@ def batch_summary(cfg, source: str, lexicon_version: str, bronze_version: int) -
 
 def _count_verdicts(cfg, version: int, flt, summary: JobSummary) -> None:
     ds = lake.dataset(cfg, KEYWORD_HITS.name, version=version)
-    counts = ds.to_table(columns=["verdict", "reason"], filter=flt).group_by(["verdict", "reason"]) \
-        .aggregate([([], "count_all")]).to_pylist()
-    for c in counts:
-        summary.read += c["count_all"]
-        if c["verdict"] == "keep":
-            summary.kept += c["count_all"]
-        else:
-            summary.dropped[c["reason"]] += c["count_all"]
+    summary.count_verdicts(ds.to_table(columns=["verdict", "reason"], filter=flt))  # keep | drop
     summary.tables = {KEYWORD_HITS.name: version}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipelines.latex.commands import CommandRules, clean_commands, drop_environments
+from pipelines.latex.commands import CommandRules, drop_environments, format_commands
 from pipelines.latex.comments import count_comments
 from pipelines.latex.flatten import Flattened, decode, flatten_source
 from pipelines.latex.macros import expand_macros
@@ -42,8 +42,8 @@ def clean_latex(files: dict[str, bytes], rules: CommandRules) -> CleanedLatex:
     flat = flatten_source(files)
     expanded = expand_macros(flat.text)
     warnings = flat.warnings + expanded.warnings
-    kept_math = drop_environments(expanded.text, rules.drop_environments, [])[0]
-    text, floats = clean_commands(expanded.text, rules, warnings)
+    kept_math, floats = drop_environments(expanded.text, rules.drop_environments, warnings)
+    text = format_commands(kept_math, rules)
     text, cited = unify_citations(text)
     text = unify_references(text)
     text, thebib = document_body(text)

@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from pipelines.config import read_yaml
 from pipelines.latex.macros import bracket, group
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "conf" / "latex" / "commands.yaml"
@@ -28,7 +27,7 @@ class CommandRules:
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_RULES) -> CommandRules:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = read_yaml(Path(path))
         try:
             return cls(version=str(raw["version"]), drop_environments=frozenset(raw.get("drop_environments", [])),
                        unwrap_environments={str(k): int(v) for k, v in (raw.get("unwrap_environments") or {}).items()},
@@ -135,4 +134,9 @@ def _apply_once(tex: str, pattern: re.Pattern, rules: CommandRules) -> str:
 def clean_commands(tex: str, rules: CommandRules, warnings: list[str]) -> tuple[str, int]:
     """Floats and dropped environments first (their commands go with them), then unwrapping and commands."""
     tex, floats = drop_environments(tex, rules.drop_environments, warnings)
-    return apply_commands(unwrap_environments(tex, rules.unwrap_environments), rules), floats
+    return format_commands(tex, rules), floats
+
+
+def format_commands(tex: str, rules: CommandRules) -> str:
+    """Layout environments unwrapped, commands dropped or reduced to their text (floats already gone)."""
+    return apply_commands(unwrap_environments(tex, rules.unwrap_environments), rules)

@@ -38,44 +38,32 @@ class Expanded:
 
 def group(text: str, i: int) -> tuple[str, int] | None:
     """The balanced `{…}` at text[i] (after spaces): (content, index after it), or None."""
-    while i < len(text) and text[i] in " \t\n":
-        i += 1
-    if i >= len(text) or text[i] != "{":
-        return None
-    depth, j = 0, i
-    while j < len(text):
-        c = text[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1:j], j + 1
-        j += 1
-    return None
+    return _delimited(text, i, "{", "}")
 
 
 def bracket(text: str, i: int) -> tuple[str, int] | None:
     """An optional `[…]` at text[i] (after spaces), braces inside respected."""
+    return _delimited(text, i, "[", "]")
+
+
+def _delimited(text: str, i: int, open_: str, close: str) -> tuple[str, int] | None:
+    """The `open_ … close` at text[i] after spaces, skipping escapes and nested brace groups."""
     while i < len(text) and text[i] in " \t\n":
         i += 1
-    if i >= len(text) or text[i] != "[":
+    if i >= len(text) or text[i] != open_:
         return None
-    depth, j = 0, i + 1
+    depth, j = 0, i + 1  # depth: open brace groups inside
     while j < len(text):
         c = text[j]
         if c == "\\":
             j += 2
             continue
+        if depth == 0 and c == close:
+            return text[i + 1:j], j + 1
         if c == "{":
             depth += 1
         elif c == "}":
             depth -= 1
-        elif c == "]" and depth == 0:
-            return text[i + 1:j], j + 1
         j += 1
     return None
 

@@ -307,14 +307,7 @@ def _summary(cfg, source: str, classifier_id: str) -> JobSummary:
     summary = JobSummary(job=JOB, source=source)
     table = lake.dataset(cfg, CASCADE.name).to_table(
         columns=["verdict", "reason"], filter=(pc.field("source") == source) & (pc.field("classifier_id") == classifier_id))
-    for c in table.group_by(["verdict", "reason"]).aggregate([([], "count_all")]).to_pylist():
-        summary.read += c["count_all"]
-        if c["verdict"] == "keep":
-            summary.kept += c["count_all"]
-        elif c["verdict"] == "drop":
-            summary.dropped[c["reason"]] += c["count_all"]
-        else:
-            summary.rejected[c["reason"]] += c["count_all"]
+    summary.count_verdicts(table)
     summary.tables = {CASCADE.name: lake.load(cfg, CASCADE.name).version()}
     return summary.check()
 

@@ -299,13 +299,6 @@ def _summary(cfg, source: str, model: ResolvedModel, prompt_version: str, thresh
     flt = ((pc.field("source") == source) & (pc.field("model_revision") == model.revision)
            & (pc.field("prompt_version") == prompt_version) & (pc.field("threshold") == threshold))
     table = lake.dataset(cfg, RELEVANCE.name, version=version).to_table(columns=["verdict", "reason"], filter=flt)
-    for c in table.group_by(["verdict", "reason"]).aggregate([([], "count_all")]).to_pylist():
-        summary.read += c["count_all"]
-        if c["verdict"] == "keep":
-            summary.kept += c["count_all"]
-        elif c["verdict"] == "drop":
-            summary.dropped[c["reason"]] += c["count_all"]
-        else:
-            summary.rejected[c["reason"]] += c["count_all"]
+    summary.count_verdicts(table)
     summary.tables = {RELEVANCE.name: version}
     return summary.check()
