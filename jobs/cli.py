@@ -7,7 +7,13 @@
     telelake judge --conf conf/judge.yaml            # LLM Yes/No relevance of the keyword pool
     telelake classify eval --labels labels.jsonl     # judge vs human labels: P/R/F1, PR curve
     telelake cascade --conf conf/cascade.yaml        # distilled classifier, LLM only on its uncertain band
-    telelake clean latex 2411.01234.tar.gz [--report] # print one cleaned arXiv source
+    telelake ingest arxiv --conf conf/ingest/arxiv.yaml         # arXiv sources → bronze.arxiv_sources
+    telelake ingest standards --conf conf/ingest/standards.yaml # 3GPP .zip/.doc/.docx → bronze
+    telelake clean latex --conf conf/clean/arxiv.yaml           # → silver.cleaned (+ quarantine)
+    telelake clean standards --conf conf/clean/standards.yaml
+    telelake clean latex 2411.01234.tar.gz [--report]          # print one cleaned arXiv source
+    telelake clean standards 38331-i40.docx [--report]         # print one cleaned 3GPP spec
+    telelake clean measure --conf conf/clean/measure.yaml      # cross-entropy cleanliness, raw vs cleaned
     telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
     telelake lake vacuum bronze.wikipedia [--retention-hours 168] [--dry-run]
     telelake lake pin bronze.wikipedia 3 --holder release:v1
@@ -52,8 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--fresh", action="store_true", help="delete the workdir first")
     demo.set_defaults(func=_demo)
 
-    for name, module, help_ in (("ingest", "jobs.ingest", "raw files → bronze"),
-                                ("judge", "jobs.judge", "LLM relevance judge: keyword pool → silver.relevance"),
+    ing = sub.add_parser("ingest", help="raw files → bronze (documents, arXiv sources or 3GPP files)")
+    ing.add_argument("kind", nargs="?", choices=["documents", "arxiv", "standards"], default="documents",
+                     help="documents (Parquet/JSONL/WARC, the default), arxiv or standards")
+    _job_args(ing)
+    ing.set_defaults(func=lambda a: _run_job("jobs.ingest" if a.kind == "documents" else "jobs.ingest_sources", a))
+
+    for name, module, help_ in (("judge", "jobs.judge", "LLM relevance judge: keyword pool → silver.relevance"),
                                 ("cascade", "jobs.cascade", "distilled classifier + LLM on its uncertain band")):
         j = sub.add_parser(name, help=help_)
         _job_args(j)
@@ -73,9 +84,13 @@ def _parser() -> argparse.ArgumentParser:
     ce.add_argument("--out", default="reports/judge_eval", help="folder for report.md and pr_curve.png")
     ce.set_defaults(func=_classify)
 
-    cl = sub.add_parser("clean", help="clean one LaTeX source and print it (inspection)")
-    cl.add_argument("kind", choices=["latex"])
-    cl.add_argument("path", help="an arXiv source: .tar.gz, .tar, .gz, a folder or a .tex file")
+    cl = sub.add_parser("clean", help="clean arXiv / 3GPP sources: a table (--conf) or one PATH to stdout")
+    cl.add_argument("kind", choices=["latex", "standards", "measure"])
+    cl.add_argument("path", nargs="?", help="latex: .tar.gz, .tar, .gz, folder or .tex; standards: .doc, .docx "
+                                            "or .zip; printed cleaned to stdout (inspection)")
+    cl.add_argument("--conf", default=None, help="job conf: clean the whole bronze table (conf/clean/*.yaml), "
+                                                  "or the measure conf (conf/clean/measure.yaml)")
+    cl.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     cl.add_argument("--rules", default=None, help="command rules YAML (default conf/latex/commands.yaml)")
     cl.add_argument("--report", action="store_true", help="print the quality checks and metadata to stderr")
     cl.set_defaults(func=_clean)
@@ -126,16 +141,38 @@ def _clean(args) -> int:
     from pipelines.latex.clean import clean_latex
     from pipelines.latex.commands import CommandRules
     from pipelines.latex.flatten import NoMainFile
+    from pipelines.standards.convert import ConversionFailed
 
+    if args.kind == "measure":
+        return _run_job("jobs.measure", argparse.Namespace(conf=args.conf or "conf/clean/measure.yaml",
+                                                            overrides=args.overrides))
+    if args.path is None:
+        if args.conf is None:
+            raise ValueError(f"`telelake clean {args.kind}` needs a PATH to print one document, or --conf "
+                             f"conf/clean/{'arxiv' if args.kind == 'latex' else 'standards'}.yaml to clean a table")
+        return _run_job("jobs.clean", args)
     rules = CommandRules.load(args.rules) if args.rules else CommandRules.load()
+    extra: dict = {}
     try:
-        result = clean_latex(read_source(args.path).files, rules)
-    except (ArchiveRefused, NoMainFile) as exc:
+        if args.kind == "latex":
+            result = clean_latex(read_source(args.path).files, rules)
+        else:
+            from pipelines.standards.clean import StandardsRules, clean_standard
+            from pipelines.standards.package import read_standard_bytes
+
+            words = read_standard_bytes(Path(args.path).read_bytes(), Path(args.path).name)
+            std = [clean_standard(w, StandardsRules.load(), rules) for w in words]
+            result = std[0].cleaned
+            for s in std[1:]:
+                result.text += "\n" + s.cleaned.text
+            extra = {"spec": [s.meta.to_dict() for s in std],
+                     "sections_removed": [x for s in std for x in s.prepared.removed_sections]}
+    except (ArchiveRefused, NoMainFile, ConversionFailed) as exc:
         print(f"telelake: {args.path} refused: {exc}", file=sys.stderr)
         return 1
     sys.stdout.write(result.text)
     if args.report:
-        print(json.dumps({"main": result.main, "checks": result.checks, "cited": result.cited,
+        print(json.dumps({**extra, "main": result.main, "checks": result.checks, "cited": result.cited,
                           "bibliography": len(result.bibliography), "included": result.included,
                           "missing": result.missing, "cycles": result.cycles, "macros": result.macros,
                           "floats_removed": result.floats_removed, "warnings": result.warnings}, indent=2),

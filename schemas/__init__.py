@@ -4,8 +4,9 @@ from schemas.documents import CATEGORIES, DOCUMENT_SCHEMA, bronze_contract
 from schemas.keyword_hits import KEYWORD_HITS
 from schemas.llm import CASCADE, LLM_RESULTS, RELEVANCE
 from schemas.rejected import REJECTED
+from schemas.sources import CLEANED, SOURCES_SUFFIX, sources_contract, sources_table
 
-_FIXED = {c.name: c for c in (CASCADE, KEYWORD_HITS, LLM_RESULTS, RELEVANCE, REJECTED)}
+_FIXED = {c.name: c for c in (CASCADE, CLEANED, KEYWORD_HITS, LLM_RESULTS, RELEVANCE, REJECTED)}
 
 
 def contract_for(name: str) -> TableContract:
@@ -13,10 +14,13 @@ def contract_for(name: str) -> TableContract:
     if name in _FIXED:
         return _FIXED[name]
     zone, _, table = name.partition(".")
+    if zone == "bronze" and table.endswith(SOURCES_SUFFIX) and len(table) > len(SOURCES_SUFFIX):
+        return sources_contract(table[: -len(SOURCES_SUFFIX)])
     if zone == "bronze" and table:
         return bronze_contract(table)
-    raise KeyError(f"no contract for table {name!r}; known: {sorted(_FIXED)} and bronze.<source>")
+    raise KeyError(f"no contract for table {name!r}; known: {sorted(_FIXED)}, bronze.<source> and "
+                   f"bronze.<source>{SOURCES_SUFFIX}")
 
 
-__all__ = ["CASCADE", "CATEGORIES", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
-           "TableContract", "bronze_contract", "check_compatible", "contract_for"]
+__all__ = ["CASCADE", "CATEGORIES", "CLEANED", "SOURCES_SUFFIX", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
+           "TableContract", "bronze_contract", "check_compatible", "contract_for", "sources_contract", "sources_table"]

@@ -41,6 +41,9 @@ def bronze_contract(source: str) -> TableContract:
     """Contract of bronze.<source>. Every source shares the document schema."""
     if not source.replace("_", "").isalnum() or not source.islower():
         raise ValueError(f"source name {source!r} must be lower-case letters, digits and '_'")
+    if source.endswith("_sources"):
+        raise ValueError(f"source name {source!r}: names ending in '_sources' are kept for raw source-file "
+                         "tables (arXiv, 3GPP; schemas/sources.py)")
     return TableContract(
         name=f"bronze.{source}",
         schema=DOCUMENT_SCHEMA,

@@ -1,8 +1,11 @@
-"""Turn corpus.yaml into the raw files the ingest jobs read (Parquet, JSONL, WARC)."""
+"""Turn corpus.yaml into the raw files the ingest jobs read (Parquet, JSONL, WARC), plus the arXiv
+source (a .tar.gz of corpus/arxiv/2411.01234 and its listing) and the 3GPP-like .docx specs."""
 from __future__ import annotations
 
+import gzip
 import io
 import json
+import tarfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +28,8 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
     shows that a rerun commits nothing.
     """
     corpus = load_corpus()
-    out = {name: raw_dir / name for name in ("wikipedia", "refinedweb", "forum", "commoncrawl")}
+    out = {name: raw_dir / name for name in ("wikipedia", "refinedweb", "forum", "commoncrawl", "arxiv",
+                                             "arxiv_listing", "standards")}
     for folder in out.values():
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -52,7 +56,37 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
     _write_bytes(out["forum"] / "posts.jsonl", data)
 
     _write_bytes(out["commoncrawl"] / "crawl-sample.warc.gz", _warc(corpus["warc"]))
+
+    from pipelines.demo.standard_docx import build_docx
+
+    _write_bytes(out["arxiv"] / "2411.01234.tar.gz", arxiv_tarball(ARXIV_SOURCE))
+    _write_bytes(out["arxiv"] / "2411.09999.tar.gz", _tar_gz({"../../outside.tex": b"\\documentclass{article}"}))
+    _write_bytes(out["arxiv_listing"] / "listing.jsonl", (json.dumps(ARXIV_LISTING) + "\n").encode())
+    _write_bytes(out["standards"] / "38331-i40.docx", build_docx())
+    _write_bytes(out["standards"] / "38999-i00.docx", build_docx("xxe"))  # refused when cleaned: XXE
     return out
+
+
+ARXIV_SOURCE = CORPUS.parent / "arxiv" / "2411.01234"
+ARXIV_LISTING = {"id": "2411.01234", "title": "Beam Management for NR Massive MIMO in the Upper Mid-Band",
+                 "abstract": "We study beam management for NR base stations operating between 7 and 24 GHz.",
+                 "categories": "eess.SP cs.NI", "authors": "A. Author"}
+
+
+def arxiv_tarball(folder: Path) -> bytes:
+    """The folder as arXiv serves a source: a gzipped tar, byte-for-byte reproducible."""
+    return _tar_gz({p.relative_to(folder).as_posix(): p.read_bytes()
+                    for p in sorted(folder.rglob("*")) if p.is_file()})
+
+
+def _tar_gz(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 0
+            tf.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue(), mtime=0)
 
 
 def _warc(pages: list[dict]) -> bytes:

@@ -16,7 +16,7 @@ from pipelines.ingest.parse import JOB, PARSED_SCHEMA, ParseSpec, parse_fn, utc_
 from pipelines.ingest.records import Limits
 from pipelines.lake.spark_types import spark_schema
 from pipelines.summary import JobSummary
-from schemas import REJECTED, bronze_contract
+from schemas import REJECTED, TableContract, bronze_contract
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def run_ingest(spark, cfg: lake.LakeConfig, spec: IngestSpec, config_json: str =
     files = list_inputs(spec.paths, spec.format, cfg.storage_options)
     batch = batch_for(spec, files)
     bronze = bronze_contract(spec.source)
-    done = _previous_summary(cfg, bronze.name, batch)
+    done = previous_summary(cfg, bronze.name, batch)
     rejected_version = lake.committed_version(cfg, REJECTED.name, batch)
     if done is not None and rejected_version is not None:
         done.tables[REJECTED.name] = rejected_version
@@ -62,18 +62,22 @@ def run_ingest(spark, cfg: lake.LakeConfig, spec: IngestSpec, config_json: str =
     parsed = (spark.createDataFrame(paths, "path string")
               .mapInArrow(parse_fn(parse), spark_schema(PARSED_SCHEMA))
               .persist(StorageLevel.MEMORY_AND_DISK))
+    doc_columns = ["doc_id", F.lit(spec.source).alias("source"), "category", "source_id", "url", "title", "text",
+                   "text_chars", "metadata", "source_file", "source_location"]
     try:
-        return _write(spark, cfg, spec, batch, parsed, config_json, bronze_summary=done)
+        return write_parsed(spark, cfg, JOB, spec.source, bronze, batch, parsed, doc_columns, config_json,
+                            bronze_summary=done)
     finally:
         parsed.unpersist()
 
 
-def _write(spark, cfg, spec: IngestSpec, batch: lake.Batch, parsed: DataFrame, config_json: str,
-           bronze_summary: JobSummary | None) -> JobSummary:
-    """Commit bronze, then quarantine. If a killed run already committed bronze, the summary
-    stored with that commit stands and only the quarantine commit is finished."""
-    bronze = bronze_contract(spec.source)
-    summary = JobSummary(job=JOB, source=spec.source)
+def write_parsed(spark, cfg, job: str, source: str, bronze: TableContract, batch: lake.Batch, parsed: DataFrame,
+                 doc_columns: list, config_json: str, bronze_summary: JobSummary | None) -> JobSummary:
+    """Commit the parsed rows (kind doc | drop | reject): bronze, then quarantine. If a killed run
+    already committed bronze, the summary stored with that commit stands and only the quarantine
+    commit is finished. `doc_columns` are the bronze columns taken from the doc rows, before
+    ingest_batch and ingested_at."""
+    summary = JobSummary(job=job, source=source)
     for row in parsed.groupBy("kind", "reason").count().collect():
         summary.read += row["count"]
         if row["kind"] == "drop":
@@ -83,19 +87,17 @@ def _write(spark, cfg, spec: IngestSpec, batch: lake.Batch, parsed: DataFrame, c
     now = utc_now()
     docs = _first_copies(parsed.where(F.col("kind") == "doc"))
     docs = _anti_join_existing(spark, cfg, docs, bronze.name, "doc_id")
-    docs = docs.select(
-        "doc_id", F.lit(spec.source).alias("source"), "category", "source_id", "url", "title", "text",
-        "text_chars", "metadata", "source_file", "source_location",
-        F.lit(batch.app_id.rsplit(".", 1)[1]).alias("ingest_batch"), F.lit(now).alias("ingested_at"))
+    docs = docs.select(*doc_columns, F.lit(batch.app_id.rsplit(".", 1)[1]).alias("ingest_batch"),
+                       F.lit(now).alias("ingested_at"))
     rejects = parsed.where(F.col("kind") == "reject").dropDuplicates(["reject_id"])
     rejects = _anti_join_existing(spark, cfg, rejects, REJECTED.name, "reject_id")
     rejects = rejects.select(
-        "reject_id", F.lit(JOB).alias("job"), F.lit(spec.source).alias("source"),
+        "reject_id", F.lit(job).alias("job"), F.lit(source).alias("source"),
         F.lit(batch.app_id.rsplit(".", 1)[1]).alias("batch"), "source_file", "source_location",
         "reason", "detail", "raw", "raw_bytes", "raw_truncated", F.lit(now).alias("rejected_at"))
 
     if bronze_summary is not None:
-        meta = {"telelake.job": JOB, "telelake.summary": bronze_summary.to_json(), "telelake.config": config_json}
+        meta = {"telelake.job": job, "telelake.summary": bronze_summary.to_json(), "telelake.config": config_json}
         r = lake.write_dataframe(cfg, rejects, REJECTED, batch=batch, metadata=meta)
         bronze_summary.already_committed = False
         bronze_summary.tables[r.table] = r.version
@@ -107,7 +109,7 @@ def _write(spark, cfg, spec: IngestSpec, batch: lake.Batch, parsed: DataFrame, c
         n_docs = summary.read - summary.n_dropped - summary.n_rejected
         if n_docs > summary.kept:
             summary.dropped["duplicate_doc_id"] += n_docs - summary.kept
-        meta = {"telelake.job": JOB, "telelake.summary": summary.to_json(), "telelake.config": config_json}
+        meta = {"telelake.job": job, "telelake.summary": summary.to_json(), "telelake.config": config_json}
         b = lake.write_dataframe(cfg, docs, bronze, batch=batch, metadata=meta)
         r = lake.write_dataframe(cfg, rejects, REJECTED, batch=batch, metadata=meta)
     finally:
@@ -129,7 +131,7 @@ def _anti_join_existing(spark, cfg, df: DataFrame, table: str, key: str) -> Data
     return df.join(existing, key, "left_anti")
 
 
-def _previous_summary(cfg, table: str, batch: lake.Batch) -> JobSummary | None:
+def previous_summary(cfg, table: str, batch: lake.Batch) -> JobSummary | None:
     """The summary stored with an already committed batch, marked already_committed."""
     version = lake.committed_version(cfg, table, batch)
     if version is None:

@@ -1,0 +1,201 @@
+"""Clean stage: bronze.<source>_sources → silver.cleaned (+ quarantine.rejected), one idempotent batch.
+
+Each row is cleaned in a Spark task: arXiv sources through the LaTeX pipeline, 3GPP Word files
+through conversion and then the same pipeline. A document that cleans gets a verdict: keep when
+every quality check is 0 and it is long enough, drop with the reason otherwise (the row stays, so
+the decision can be revisited). A document that cannot be cleaned (no main file, a converter
+failure, an unsafe part) goes to quarantine with the reason. Documents already cleaned under the
+same rules versions are skipped, so a rerun cleans only what is new.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark import StorageLevel
+from pyspark.sql import functions as F
+
+from pipelines import lake
+from pipelines.ingest.parse import utc_now
+from pipelines.ingest.records import reject_id
+from pipelines.latex.archive import ArchiveRefused
+from pipelines.latex.clean import CleanedLatex, clean_latex
+from pipelines.latex.commands import DEFAULT_RULES as LATEX_RULES
+from pipelines.latex.commands import CommandRules
+from pipelines.latex.flatten import NoMainFile
+from pipelines.standards.clean import DEFAULT_RULES as STANDARDS_RULES
+from pipelines.standards.clean import ConvertLimits, StandardsRules, clean_standard
+from pipelines.standards.convert import ConversionFailed, ConverterMissing, soffice_path
+from pipelines.standards.package import WordFile
+from pipelines.summary import JobSummary
+from schemas import CLEANED, REJECTED, sources_table
+
+log = logging.getLogger(__name__)
+JOB = "clean"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CleanSpec:
+    source: str
+    """Reads bronze.<source>_sources."""
+    kind: str
+    """latex (arXiv sources) | standards (3GPP Word files)."""
+    latex_rules: str = str(LATEX_RULES)
+    standards_rules: str = str(STANDARDS_RULES)
+    min_chars: int = 500
+    """Shorter cleaned documents are dropped (too_short): a withdrawn paper, a cover-only spec."""
+    convert: ConvertLimits = field(default_factory=ConvertLimits)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("latex", "standards"):
+            raise ValueError(f"clean kind {self.kind!r}: latex or standards")
+
+
+OUT = pa.schema([("kind", pa.string()), *[(f.name, f.type) for f in CLEANED.schema
+                                         if f.name not in ("clean_batch", "cleaned_at")],
+                 ("source_file", pa.string()), ("source_location", pa.string()), ("reject_id", pa.string()),
+                 ("detail", pa.string())])
+
+
+@dataclass(frozen=True)
+class _Task:
+    spec: CleanSpec
+    rules_version: str
+    done: frozenset[str]
+
+
+def rules_version(spec: CleanSpec) -> str:
+    latex = CommandRules.load(spec.latex_rules).version
+    return latex if spec.kind == "latex" else f"{latex}+{StandardsRules.load(spec.standards_rules).version}"
+
+
+def verdict(cleaned: CleanedLatex, min_chars: int) -> tuple[str, str]:
+    failed = [k for k, v in cleaned.checks.items() if v]
+    if failed:
+        return "drop", "not_clean:" + ",".join(failed)
+    if len(cleaned.text) < min_chars:
+        return "drop", "too_short"
+    return "keep", "clean"
+
+
+def clean_row(row: dict, spec: CleanSpec, version: str, latex: CommandRules,
+              standards: StandardsRules | None) -> dict:
+    """One bronze source row → one output row (kind clean | reject). Never raises but for a missing converter."""
+    base = {n: None for n in OUT.names} | {k: row[k] for k in ("doc_id", "source", "category", "source_id",
+                                                               "title", "source_file", "source_location")}
+    files = {f["path"]: f["data"] for f in row["files"]}
+    meta = json.loads(row["metadata"] or "{}")
+    try:
+        if spec.kind == "latex":
+            cleaned = clean_latex(files, latex)
+            record = {}
+        else:
+            [(name, data)] = files.items()
+            std = clean_standard(WordFile(name, "doc" if name.lower().endswith(".doc") else "docx", data),
+                                 standards, latex, spec.convert)
+            cleaned = std.cleaned
+            meta.update(std.meta.to_dict())
+            base["source_id"] = std.meta.source_id
+            base["title"] = std.meta.title or base["title"]
+            record = {"sections_removed": std.prepared.removed_sections, "fields_removed": std.prepared.fields_removed,
+                      "tables_removed": std.prepared.tables, "figures_removed": std.prepared.figures,
+                      "converted_from_doc": std.converted_from_doc}
+    except ConverterMissing:
+        raise
+    except (ArchiveRefused, ConversionFailed) as exc:
+        return _reject(base, exc.reason, exc.detail)
+    except NoMainFile as exc:
+        return _reject(base, NoMainFile.reason, str(exc))
+    except Exception as exc:  # a cleaner bug must not lose the document: quarantine it, with the error
+        return _reject(base, "cleaning_failed", f"{type(exc).__name__}: {exc}")
+    v, reason = verdict(cleaned, spec.min_chars)
+    meta["cleaning"] = {"main": cleaned.main, "included": cleaned.included, "missing": cleaned.missing,
+                        "cycles": cleaned.cycles, "macros_expanded": cleaned.macros,
+                        "floats_removed": cleaned.floats_removed, "warnings": cleaned.warnings[:50], **record}
+    return base | {"kind": "clean", "text": cleaned.text, "text_chars": len(cleaned.text), "verdict": v,
+                   "reason": reason, "checks": cleaned.checks, "cited": cleaned.cited,
+                   "bibliography": orjson.dumps(cleaned.bibliography).decode(),
+                   "metadata": orjson.dumps(meta, default=str, option=orjson.OPT_SORT_KEYS).decode(),
+                   "rules_version": version}
+
+
+def _reject(base: dict, reason: str, detail: str) -> dict:
+    location = f"doc_id={base['doc_id']}"
+    return base | {"kind": "reject", "reason": reason, "detail": detail,
+                   "reject_id": reject_id(JOB, base["source_file"], location), "source_location": location}
+
+
+def _clean_fn(task: _Task):
+    latex = CommandRules.load(task.spec.latex_rules)
+    standards = StandardsRules.load(task.spec.standards_rules) if task.spec.kind == "standards" else None
+
+    def run(batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        rows = [clean_row(r, task.spec, task.rules_version, latex, standards)
+                for r in batch.to_pylist() if r["doc_id"] not in task.done]
+        return pa.RecordBatch.from_pylist(rows, schema=OUT) if rows else None
+
+    return run
+
+
+def run_clean(spark, cfg: lake.LakeConfig, spec: CleanSpec, config_json: str = "{}") -> JobSummary:
+    source_table = sources_table(spec.source)
+    if lake.open_table(cfg, source_table) is None:
+        raise LookupError(f"{source_table} does not exist in {cfg.root}; run `telelake ingest "
+                          f"{'arxiv' if spec.kind == 'latex' else 'standards'}` first")
+    version = rules_version(spec)
+    if spec.kind == "standards":
+        try:
+            soffice_path()
+        except ConverterMissing as exc:
+            log.warning("%s .doc files will be quarantined (libreoffice_missing) until it is installed", exc.detail)
+    source_version = lake.open_table(cfg, source_table).version()
+    batch = lake.Batch(app_id=f"telelake.{JOB}.{spec.source}.{spec.kind}.{version}.v{source_version}", version=1)
+    summary = JobSummary(job=f"{JOB} {spec.kind}", source=spec.source)
+    done_cleaned = lake.committed_version(cfg, CLEANED.name, batch)
+    if done_cleaned is not None and lake.committed_version(cfg, REJECTED.name, batch) is not None:
+        summary.already_committed = True
+        for entry in lake.history(cfg, CLEANED.name):
+            if entry.get("telelake.app_id") == batch.app_id and "telelake.summary" in entry:
+                summary = JobSummary.from_json(entry["telelake.summary"])
+                summary.already_committed = True
+        return summary
+    done = frozenset()
+    if lake.open_table(cfg, CLEANED.name) is not None:
+        prior = lake.read_arrow(cfg, CLEANED.name, columns=["doc_id", "rules_version", "source"])
+        prior = prior.filter(pc.and_(pc.equal(prior["rules_version"], version), pc.equal(prior["source"], spec.source)))
+        done = frozenset(prior["doc_id"].to_pylist())
+    out = (lake.map_table(spark, cfg, source_table, _clean_fn(_Task(spec, version, done)), OUT, batch_rows=8)
+           .persist(StorageLevel.MEMORY_AND_DISK))
+    try:
+        for r in out.groupBy("kind", "verdict", "reason").count().collect():
+            summary.read += r["count"]
+            if r["kind"] == "reject":
+                summary.rejected[r["reason"]] += r["count"]
+            elif r["verdict"] == "keep":
+                summary.kept += r["count"]
+            else:
+                summary.dropped[r["reason"]] += r["count"]
+        summary.check()
+        now = utc_now()
+        meta = {"telelake.job": JOB, "telelake.summary": summary.to_json(), "telelake.config": config_json}
+        tag = batch.app_id.rsplit(".", 1)[1]
+        cleaned = out.where(F.col("kind") == "clean").select(
+            *[c for c in CLEANED.schema.names if c not in ("clean_batch", "cleaned_at")],
+            F.lit(tag).alias("clean_batch"), F.lit(now).alias("cleaned_at"))
+        rejects = out.where(F.col("kind") == "reject").select(
+            "reject_id", F.lit(JOB).alias("job"), F.lit(spec.source).alias("source"), F.lit(tag).alias("batch"),
+            "source_file", "source_location", "reason", "detail", F.lit(None).cast("binary").alias("raw"),
+            F.lit(0).cast("long").alias("raw_bytes"), F.lit(False).alias("raw_truncated"), F.lit(now).alias("rejected_at"))
+        if lake.open_table(cfg, REJECTED.name) is not None:
+            rejects = rejects.join(lake.read_spark(spark, cfg, REJECTED.name, columns=["reject_id"]), "reject_id", "left_anti")
+        c = lake.write_dataframe(cfg, cleaned, CLEANED, batch=batch, metadata=meta)
+        r = lake.write_dataframe(cfg, rejects, REJECTED, batch=batch, metadata=meta)
+        summary.tables = {c.table: c.version, r.table: r.version}
+    finally:
+        out.unpersist()
+    return summary
+
