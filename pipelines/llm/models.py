@@ -44,15 +44,16 @@ class ResolvedModel:
     revision: str
 
 
-def resolve(spec: ModelSpec) -> ResolvedModel:
-    """A checked local folder for `spec`, converting the embedded model on first use."""
+def resolve(spec: ModelSpec, *, chat: bool = True) -> ResolvedModel:
+    """A checked local folder for `spec`, converting the embedded model on first use. `chat=False`
+    accepts a base model without a chat template (a reference LM that only scores text)."""
     if spec.path.startswith("embedded:"):
         name = spec.path.removeprefix("embedded:")
         folder = _embedded_folder(name, Path(spec.cache_dir or default_cache_dir()))
     else:
         name = Path(spec.path).name
         folder = Path(spec.path)
-    check_folder(folder)
+    check_folder(folder, chat=chat)
     return ResolvedModel(name=name if not spec.path.startswith("embedded:") else spec.path,
                          path=str(folder), revision=spec.revision or fingerprint(folder))
 
@@ -62,7 +63,7 @@ def default_cache_dir() -> Path:
     return Path(home) / "models" if home else Path.home() / ".cache" / "telelake" / "models"
 
 
-def check_folder(folder: Path) -> None:
+def check_folder(folder: Path, chat: bool = True) -> None:
     """Fail with what is missing: the folder, config.json, weights, tokenizer or chat template."""
     if not folder.is_dir():
         raise ModelError(f"model folder {folder} does not exist; set llm.model.path to a local Hugging Face "
@@ -74,7 +75,7 @@ def check_folder(folder: Path) -> None:
         missing.append("weights (*.safetensors or *.bin)")
     if not ((folder / "tokenizer.json").is_file() or (folder / "tokenizer.model").is_file()):
         missing.append("tokenizer (tokenizer.json or tokenizer.model)")
-    if not _has_chat_template(folder):
+    if chat and not _has_chat_template(folder):
         missing.append("chat template (chat_template.jinja, or chat_template in tokenizer_config.json)")
     if missing:
         raise ModelError(f"model folder {folder} lacks: {', '.join(missing)}. Prompts are rendered with the "
