@@ -121,7 +121,8 @@ def _figure() -> str:
             + _p("Figure 4.1-1: Example deployment of cells and beams"))
 
 
-def document_xml() -> str:
+def document_xml(clauses: int = 1) -> str:
+    """The document; `clauses` > 1 repeats clause 4 (for benchmarks: a longer spec of the same shape)."""
     cover = [
         _p(_run("3GPP TS 38.331 "), _run("V1"), _run("8", bold=False), _run("."), _run("4"), _run(".0"),
            _run(" (2024-12)")),
@@ -132,7 +133,7 @@ def document_xml() -> str:
         _p("The present document has been developed within the 3rd Generation Partnership Project and may "
            "be further elaborated for the purposes of 3GPP."),
     ]
-    body = [
+    front = [
         _toc(),
         _heading(1, "", "Foreword"),
         _p("This Technical Specification has been produced by the 3rd Generation Partnership Project (3GPP). "
@@ -143,6 +144,8 @@ def document_xml() -> str:
         _heading(1, "2", "References"),
         _p("[1]\t3GPP TR 21.905: \"Vocabulary for 3GPP Specifications\"."),
         _p("[2]\t3GPP TS 38.300: \"NR; NR and NG-RAN Overall Description; Stage 2\"."),
+    ]
+    clause4 = [
         _heading(1, "4", "Link budget and timers"),
         _heading(2, "4.1", "Link budget"),
         _p("The UE estimates the achievable rate of a carrier of bandwidth B from the measured signal to "
@@ -159,6 +162,8 @@ def document_xml() -> str:
            _field("PAGEREF _Ref4711 \\h", "7"), _run("). When T310 expires, the UE initiates the RRC "
                                                      "connection re-establishment procedure specified in TS 38.331 "),
            _run("V1"), _run("8"), _run("."), _run("4.0"), _run(".")),
+    ]
+    annexes = [
         _heading(8, "", "Annex A (normative):\tTimer values"),
         _p("T310 takes one of the values 0, 50, 100, 200, 500, 1000 or 2000 ms, configured by the network."),
         _heading(8, "", "Annex B (informative):\tDeployment examples"),
@@ -167,15 +172,16 @@ def document_xml() -> str:
         _table([["Date", "Meeting", "CR", "Subject", "New version"],
                 ["2024-12", "RAN#106", "1234", "Example correction", "18.4.0"]]),
     ]
+    body = front + clause4 * clauses + annexes
     return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
             f'<w:document xmlns:w="{W}" xmlns:m="{M}" xmlns:r="{R}" xmlns:wp="{WP}" xmlns:a="{A}">'
             f'<w:body>{"".join(cover + body)}<w:sectPr/></w:body></w:document>')
 
 
-def build_docx(variant: str = "ok") -> bytes:
+def build_docx(variant: str = "ok", clauses: int = 1) -> bytes:
     """The .docx as bytes. `variant`: ok | xxe (document.xml declares an external entity) |
     broken_part (document.xml cut in the middle) | no_document (the main part is missing)."""
-    doc = document_xml()
+    doc = document_xml(clauses)
     if variant == "xxe":
         doc = doc.replace('standalone="yes"?>', 'standalone="no"?><!DOCTYPE w:document '
                           '[<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', 1)

@@ -66,10 +66,30 @@ def find_main(texts: dict[str, str], others: set[str] = frozenset()) -> str:
         roots = [p for p, tex in texts.items() if _DOCCLASS.search(tex)]
     if not roots:
         if len(texts) == 1:
-            return next(iter(texts))
+            path, tex = next(iter(texts.items()))
+            problem = not_latex(tex)
+            if problem:
+                raise NoMainFile(f"{path} is not LaTeX: {problem}")
+            return path
         raise NoMainFile(f"no file with \\documentclass among {len(texts)} .tex files")
     return max(roots, key=lambda p: (bool(_BEGIN_DOC.search(texts[p])), len(_targets(p, texts[p], texts, others)),
                                      -p.count("/"), -len(p)))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+_COMMAND = re.compile(r"\\[a-zA-Z]{2,}")
+
+
+def not_latex(tex: str) -> str | None:
+    """Why a lone .tex without \\documentclass is not a LaTeX fragment, or None: binary bytes, or no
+    command at all in its first 64 KiB."""
+    head = tex[:65536]
+    control = len(_CONTROL.findall(head))
+    if control > max(8, len(head) // 100):
+        return f"{control} control characters in its first {len(head):,} characters (binary data)"
+    if not _COMMAND.search(head):
+        return "no LaTeX command in it"
+    return None
 
 
 def _targets(path: str, tex: str, texts: dict[str, str], others: set[str]) -> list[str]:

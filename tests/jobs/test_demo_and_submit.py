@@ -26,10 +26,17 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     (cascade,) = out["cascade"]
     assert cascade.pool == keywords["wikipedia"].kept and cascade.llm_calls == 0  # judgements from the store
     assert cascade.summary.read == cascade.pool and Path(cascade.report).is_file()
+    sources = {s.source: s for s in out["sources"]}
+    assert sources["arxiv"].kept == 1 and sources["arxiv"].rejected == {"unsafe_path": 1}
+    assert sources["standards"].kept == 2
+    clean = {s.source: s for s in out["clean"]}
+    assert (clean["arxiv"].kept, clean["standards"].kept, clean["standards"].rejected) == (1, 1, {"xml_entity": 1})
+    assert out["measure"].documents == 2 and Path(out["measure"].report).is_file()
     cfg = lake.LakeConfig(root=str(tmp_path / "demo" / "lake"))
-    versions = {t: lake.load(cfg, t).version() for t in ("bronze.forum", "silver.keyword_hits", "quarantine.rejected")}
+    versions = {t: lake.load(cfg, t).version() for t in ("bronze.forum", "silver.keyword_hits", "quarantine.rejected",
+                                                            "bronze.arxiv_sources", "silver.cleaned")}
     again = run_demo(tmp_path / "demo")
-    assert all(s.already_committed for s in again["ingest"] + again["keywords"])
+    assert all(s.already_committed for s in again["ingest"] + again["keywords"] + again["sources"] + again["clean"])
     assert all(r.summary.already_committed and r.model_calls == 0 for r in again["judge"])
     assert again["cascade"][0].classifier_id == cascade.classifier_id and again["cascade"][0].llm_calls == 0
     assert {t: lake.load(cfg, t).version() for t in versions} == versions
