@@ -9,8 +9,9 @@ arxiv-latex-cleaner (run_arxiv_cleaner, which also writes its output folder). Th
 work: arxiv-latex-cleaner removes comments and unused files for arXiv submission; telelake also
 flattens, expands macros, drops floats and commands and unifies citations, so the ratio is what
 the extra cleaning costs. Standards side: `--specs` 3GPP-like .docx files with clause 4 repeated
-`--clauses` times through clean_standard (pandoc in a subprocess); pages counted as 3,000
-characters of the unmodified document's text.
+`--clauses` times through clean_standard (pandoc in a subprocess), and `--docs` of them saved as
+.doc, which adds LibreOffice; pages counted as 3,000 characters of the unmodified document's text
+(the .doc copies lose their equations in LibreOffice's Word 97 export, so their page counts differ).
 """
 from __future__ import annotations
 
@@ -80,12 +81,34 @@ def bench_docx(n: int, clauses: int) -> dict:
             "specs_s": n / took, "pages_s": n * pages / took}
 
 
+def bench_doc(n: int, clauses: int) -> dict | None:
+    """The .doc path: LibreOffice headless (.doc → .docx, a fresh process per file) before the rest."""
+    import subprocess
+
+    if shutil.which("soffice") is None:
+        return None
+    rules, latex = StandardsRules.load(), CommandRules.load()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "38331-i40.docx"
+        src.write_bytes(build_docx(clauses=clauses))
+        subprocess.run(["soffice", "--headless", "--norestore", f"-env:UserInstallation={(Path(tmp) / 'p').as_uri()}",
+                        "--convert-to", "doc", "--outdir", tmp, str(src)], check=True, capture_output=True)
+        word = WordFile("38331-i40.doc", "doc", (Path(tmp) / "38331-i40.doc").read_bytes())
+    pages = len(raw_latex(word)) / 3000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        clean_standard(word, rules, latex)
+    took = time.perf_counter() - t0
+    return {"docs": n, "pages_per_doc": pages, "seconds": took, "pages_s": n * pages / took}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sources", type=int, default=200)
     ap.add_argument("--scale", type=int, default=8)
     ap.add_argument("--specs", type=int, default=10)
     ap.add_argument("--clauses", type=int, default=40)
+    ap.add_argument("--docs", type=int, default=3, help=".doc files through LibreOffice (0: skip)")
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}, one process")
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +120,10 @@ def main() -> None:
     d = bench_docx(args.specs, args.clauses)
     print(f".docx: {d['specs']} specs of {d['docx_bytes']:,} bytes, ~{d['pages_per_spec']:.1f} pages each")
     print(f"  clean_standard            {d['specs_s']:8.2f} specs/s, {d['pages_s']:8.1f} pages/s/core ({d['seconds']:.2f} s)")
+    o = bench_doc(args.docs, args.clauses) if args.docs else None
+    if o:
+        print(f".doc: {o['docs']} files of ~{o['pages_per_doc']:.1f} pages through LibreOffice, then as .docx")
+        print(f"  clean_standard (.doc)     {o['pages_s']:8.1f} pages/s/core ({o['seconds']:.2f} s)")
 
 
 if __name__ == "__main__":

@@ -160,6 +160,8 @@ def _clean(args) -> int:
             from pipelines.standards.clean import StandardsRules, clean_standard
             from pipelines.standards.package import read_standard_bytes
 
+            if not Path(args.path).is_file():
+                raise FileNotFoundError(f"{args.path}: not a file; give a .doc, .docx or .zip")
             words = read_standard_bytes(Path(args.path).read_bytes(), Path(args.path).name)
             std = [clean_standard(w, StandardsRules.load(), rules) for w in words]
             result = std[0].cleaned

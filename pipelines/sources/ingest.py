@@ -1,7 +1,8 @@
 """Ingest raw source files: arXiv LaTeX sources and 3GPP Word files → bronze.<source>_sources.
 
 One input path is one arXiv source (.tar.gz, .tgz, .tar, a gzipped single file, a .tex, or a
-folder holding .tex files); a folder without .tex files of its own is searched for sources. For
+folder holding .tex files and no archives); any other folder is searched for sources: each archive,
+.gz or .tex file in it is one source, each subfolder is looked at the same way. For
 3GPP, every .zip/.doc/.docx under the paths is read; a .zip yields each Word document inside.
 Extraction is safe and bounded (pipelines/latex/archive.py, pipelines/standards/package.py);
 a refused input goes to quarantine.rejected with the reason and where it was. arXiv metadata
@@ -22,6 +23,7 @@ from typing import Literal
 import orjson
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
@@ -78,11 +80,12 @@ def list_sources(spec: SourcesSpec, storage_options: dict[str, str]) -> list[Inp
     suffixes = ARXIV_SUFFIXES if spec.kind == "arxiv" else STANDARD_SUFFIXES
     found: dict[str, InputFile] = {}
     for p in spec.paths:
-        if is_remote(p):
+        if is_remote(p):  # object stores hold archives and Word files; source folders are local
             fs, inner = filesystem(p, storage_options)
             scheme = p.split("://", 1)[0]
-            from pyarrow import fs as pafs
-            infos = fs.get_file_info(pafs.FileSelector(inner, recursive=True, allow_not_found=True)) or [fs.get_file_info(inner)]
+            info = fs.get_file_info(inner)
+            infos = [info] if info.type == pafs.FileType.File else \
+                fs.get_file_info(pafs.FileSelector(inner, recursive=True, allow_not_found=True))
             for i in infos:
                 if i.type == pafs.FileType.File and i.path.lower().endswith(suffixes):
                     found[f"{scheme}://{i.path}"] = InputFile(f"{scheme}://{i.path}", i.size, i.mtime_ns or 0)
@@ -99,9 +102,10 @@ def list_sources(spec: SourcesSpec, storage_options: dict[str, str]) -> list[Inp
 
 def _walk(folder: str, kind: Kind, suffixes: tuple[str, ...], found: dict) -> None:
     names = sorted(n for n in os.listdir(folder) if not n.startswith(".") and n not in ("_delta_log", "_telelake"))
+    archives = (".tar.gz", ".tgz", ".tar", ".gz")
     if kind == "arxiv" and any(n.lower().endswith((".tex", ".ltx")) for n in names) and \
-            not all(n.lower().endswith(ARXIV_SUFFIXES) for n in names):
-        _add(found, folder)  # a source folder: .tex files beside other source files
+            not any(n.lower().endswith(archives) for n in names):
+        _add(found, folder)  # a source folder: .tex files and no archives beside them
         return
     for n in names:
         full = os.path.join(folder, n)

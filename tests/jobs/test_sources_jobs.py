@@ -133,3 +133,39 @@ def test_arxiv_ids_from_file_names():
     assert arxiv_id("/x/2411.01234v2.tar.gz") == "2411.01234v2"
     assert arxiv_id("hep-th9901001.gz") == "hep-th/9901001"
     assert arxiv_id("/data/2411.01234/") == "2411.01234"
+
+
+def test_source_listing_rules(tmp_path):
+    from pipelines.sources.ingest import list_sources
+
+    (tmp_path / "a" / "paper").mkdir(parents=True)           # a source folder: .tex, no archives
+    (tmp_path / "a" / "paper" / "main.tex").write_text("\\documentclass{article}")
+    (tmp_path / "a" / "paper" / "intro.tex").write_text("x")
+    (tmp_path / "a" / "2401.00002.gz").write_bytes(b"")        # single-file source, gzipped
+    (tmp_path / "a" / "2401.00003.tar.gz").write_bytes(b"")
+    (tmp_path / "a" / "notes.md").write_text("ignored")
+    found = [f.path for f in list_sources(SourcesSpec(source="x", kind="arxiv", paths=[str(tmp_path / "a")]), {})]
+    assert [p.rsplit("/", 1)[1] for p in found] == ["2401.00002.gz", "2401.00003.tar.gz", "paper"]
+    (tmp_path / "s").mkdir()
+    for name in ("38331-i40.zip", "38300-i00.docx", "21905-j00.doc", "readme.txt"):
+        (tmp_path / "s" / name).write_bytes(b"")
+    found = list_sources(SourcesSpec(source="y", kind="standards", paths=[str(tmp_path / "s")]), {})
+    assert sorted(f.path.rsplit("/", 1)[1] for f in found) == ["21905-j00.doc", "38300-i00.docx", "38331-i40.zip"]
+    with pytest.raises(FileNotFoundError, match="no standards sources"):
+        list_sources(SourcesSpec(source="y", kind="standards", paths=[str(tmp_path / "a")]), {})
+
+
+def test_parquet_listing_matches_ids_without_version(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.sources.ingest import read_listing
+
+    pq.write_table(pa.table({"id": ["2411.01234", "2411.05555", "hep-th/9901001"], "title": ["A", "B", "C"],
+                             "abstract": ["a", None, "c"]}), tmp_path / "listing.parquet")
+    got = read_listing(str(tmp_path / "listing.parquet"), {"2411.01234v2", "hep-th/9901001"})
+    assert got == {"2411.01234": {"id": "2411.01234", "title": "A", "abstract": "a"},
+                   "hep-th/9901001": {"id": "hep-th/9901001", "title": "C", "abstract": "c"}}
+    (tmp_path / "bad.jsonl").write_text('{"arxiv": "1"}\n')
+    with pytest.raises(ValueError, match="no `id` column"):
+        read_listing(str(tmp_path / "bad.jsonl"), {"1"})
