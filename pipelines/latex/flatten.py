@@ -3,7 +3,8 @@
 Main file: a .tex file with `\\documentclass` (outside comments) that no other file includes;
 several candidates → the one with `\\begin{document}`, then the one pulling in the most files,
 then the shortest path. Includes followed: `\\input{f}`, `\\input f`, `\\include{f}`,
-`\\subfile{f}`, `\\import{dir}{f}`, `\\subimport{dir}{f}`. Paths resolve
+`\\subfile{f}`, `\\import{dir}{f}`, `\\subimport{dir}{f}`, and `\\usepackage{p}` when p.sty is part of
+the source (authors keep their macros there). Paths resolve
 against the source root, then against the including file's folder; `.tex` is tried when the name
 has no extension. Missing files and cycles are recorded, not fatal; nesting is bounded.
 """
@@ -142,7 +143,44 @@ def _inline(path: str, texts: dict[str, str], others: set[str], files: dict[str,
             body = _document_body(body)
         return ("\n" if cmd == "include" else "") + body + "\n"
 
-    return _INCLUDE.sub(replace, tex)
+    return _inline_packages(_INCLUDE.sub(replace, tex), path, files, out, stack)
+
+
+_PACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)(?![a-zA-Z@])\s*(?:\[[^\]]*\])?\s*\{([^{}]*)\}")
+
+
+def _inline_packages(tex: str, path: str, files: dict[str, bytes], out: Flattened, stack: list[str]) -> str:
+    """`\\usepackage{mymacros}` with mymacros.sty in the source: the package's text is inlined (once,
+    as LaTeX loads a package once), so the author macros it defines are expanded like any other.
+    Packages not in the source stay as they are."""
+
+    def replace(m: re.Match) -> str:
+        names = [n.strip() for n in m.group(1).split(",") if n.strip()]
+        local = {n: p for n in names if (p := _local_package(n, path, files))}
+        if not local:
+            return m.group(0)
+        parts = []
+        for name, sty in local.items():
+            if sty in out.included or sty in stack:
+                continue
+            if len(stack) >= MAX_DEPTH:
+                out.warnings.append(f"packages nested deeper than {MAX_DEPTH} at {sty}: not inlined")
+                continue
+            out.included.append(sty)
+            body = remove_comments(decode(files[sty]), out.warnings)
+            parts.append(_inline_packages(body, sty, files, out, stack + [sty]))
+        rest = [n for n in names if n not in local]
+        return "\n".join(parts) + (f"\n\\usepackage{{{','.join(rest)}}}" if rest else "") + "\n"
+
+    return _PACKAGE.sub(replace, tex)
+
+
+def _local_package(name: str, including: str, files: dict[str, bytes]) -> str | None:
+    for base in ("", posixpath.dirname(including)):
+        candidate = posixpath.normpath(posixpath.join(base, name + ".sty"))
+        if candidate in files:
+            return candidate
+    return None
 
 
 def _document_body(tex: str) -> str:

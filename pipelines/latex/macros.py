@@ -201,10 +201,32 @@ def _expand_once(text: str, use: re.Pattern, macros: dict[str, Macro]) -> str:
     return "".join(out)
 
 
+_IFNUM = re.compile(r"\\ifnum\s*(-?\d+)\s*([<=>])\s*(-?\d+)\s*((?:(?!\\if[a-z]*(?![a-zA-Z@])|\\else(?![a-zA-Z@])|\\fi(?![a-zA-Z@])).)*?)"
+                    r"(?:\\else(?![a-zA-Z@])((?:(?!\\if[a-z]*(?![a-zA-Z@])|\\fi(?![a-zA-Z@])).)*?))?\\fi(?![a-zA-Z@])", re.S)
+
+
+def resolve_conditionals(text: str) -> str:
+    """`\\ifnum 0=0 f,t\\else f,t0\\fi` → `f,t`: after expansion, a macro with an optional number often
+    leaves a comparison of two literals; decide it (innermost first, nesting bounded by passes)."""
+    def decide(m: re.Match) -> str:
+        a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
+        true = a < b if op == "<" else a > b if op == ">" else a == b
+        return (m.group(4) if true else (m.group(5) or "")).strip()
+
+    for _ in range(10):
+        new = _IFNUM.sub(decide, text)
+        if new == text:
+            break
+        text = new
+    return text
+
+
 def expand_macros(text: str, max_passes: int = 20) -> Expanded:
-    """Read and remove the definitions, then expand every use."""
+    """Read and remove the definitions, then expand every use; literal \\ifnum comparisons decided."""
     warnings: list[str] = []
     body, macros = collect(text, warnings)
     out = expand(body, macros, max_passes)
+    if macros:
+        out.text = resolve_conditionals(out.text)
     out.warnings = warnings + out.warnings
     return out

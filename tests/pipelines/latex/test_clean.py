@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.latex.archive import read_source_bytes
+from pipelines.latex.flatten import NoMainFile
 from pipelines.latex.clean import DISPLAY_MATH, clean_latex
 from pipelines.latex.commands import CommandRules
 from tests.conftest import ROOT, subprocess_env
@@ -65,12 +66,20 @@ def test_thebibliography_in_the_text_becomes_metadata(rules):
     {"m.tex": b"\\documentclass{article}\\newcommand{\\a}{\\a x}\\begin{document}\\a\\end{document}"},
     {"m.tex": b"\\documentclass{article}\\begin{document}\\input{gone}\\end{document}"},
     {"m.tex": b"\\documentclass{article}" + b"\\begin{itemize}" * 10_000},                      # deep nesting
-    {"m.tex": bytes(range(256)) * 200},                                                          # binary junk
-    {"notlatex.tex": b"PK\x03\x04 this is a zip file named .tex"},
 ])
 def test_bad_sources_give_best_effort_output(rules, files):
     r = clean_latex(files, rules)
     assert isinstance(r.text, str)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("files, why", [
+    ({"m.tex": bytes(range(256)) * 200}, "control characters"),                                 # binary junk
+    ({"notlatex.tex": b"PK\x03\x04 this is a zip file named .tex"}, "no LaTeX command"),
+])
+def test_non_latex_named_tex_is_refused_with_the_reason(rules, files, why):
+    with pytest.raises(NoMainFile, match=why):
+        clean_latex(files, rules)
 
 
 def test_cli_prints_one_cleaned_document_and_refuses_unsafe_archives(tmp_path):

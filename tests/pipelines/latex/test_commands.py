@@ -12,7 +12,7 @@ def rules():
 def test_rules_file_has_over_a_hundred_entries(rules):
     n = len(rules.drop_environments) + len(rules.unwrap_environments) + len(rules.drop_commands) + len(
         rules.keep_text_commands)
-    assert n >= 100 and rules.version == "latex-commands-v1"
+    assert n >= 100 and rules.version == "latex-commands-v2"
 
 
 def test_floats_go_with_their_content_text_commands_keep_their_text(rules):

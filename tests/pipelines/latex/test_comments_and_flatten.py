@@ -65,7 +65,9 @@ def test_no_main_file_and_bad_bytes():
         flatten_source({"fig.png": b"\x89PNG"})
     with pytest.raises(NoMainFile, match="no file with \\\\documentclass among 2"):
         flatten_source(_files(a_tex="x", b_tex="y"))
-    assert flatten_source({"only.tex": b"caf\xe9 \xff"}).text == "caf\xe9 \xff"  # Latin-1 fallback
+    assert flatten_source({"only.tex": b"\\section{caf\xe9} \xff"}).text == "\\section{caf\xe9} \xff"  # Latin-1
+    with pytest.raises(NoMainFile, match="only.tex is not LaTeX: no LaTeX command"):
+        flatten_source({"only.tex": b"just words"})
 
 
 @pytest.mark.timeout(60)  # a hang, not a speed goal: these take well under a second
@@ -76,3 +78,15 @@ def test_pathological_inputs_finish():
     assert any("deeper than 32" in w for w in flat.warnings)
     braces = "\\documentclass{article}" + "{" * 10_000 + "% x\n" + "}" * 3
     assert "% x" not in flatten_source({"m.tex": braces.encode()}).text
+
+
+def test_local_packages_are_inlined_once_and_others_kept():
+    files = {"main.tex": b"\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage{amsmath,mysyms}\n"
+                         b"\\usepackage{mysyms}\n\\begin{document}$\\C^n$\\end{document}\n",
+             "mysyms.sty": b"% author macros\n\\RequirePackage{more}\n\\newcommand{\\C}{\\mathbb{C}}\n",
+             "more.sty": b"\\RequirePackage{mysyms}\n\\newcommand{\\R}{\\mathbb{R}}\n"}
+    flat = flatten_source(files)
+    assert flat.included == ["mysyms.sty", "more.sty"] and flat.cycles == []
+    assert "\\usepackage[utf8]{inputenc}" in flat.text and "\\usepackage{amsmath}" in flat.text
+    assert flat.text.count("\\newcommand{\\C}") == 1 and "\\newcommand{\\R}" in flat.text
+    assert "author macros" not in flat.text  # the package's comments went too

@@ -1,7 +1,7 @@
 """Author macros: definitions read and removed, uses expanded, recursion bounded."""
 import pytest
 
-from pipelines.latex.macros import expand_macros, group
+from pipelines.latex.macros import expand_macros, group, resolve_conditionals
 
 
 def test_newcommand_forms_def_and_math_operators():
@@ -50,3 +50,11 @@ def test_ten_thousand_deep_nesting():
     deep = "{" * 10_000 + "5G" + "}" * 10_000
     out = expand_macros(r"\newcommand{\x}[1]{<#1>}\x" + deep)
     assert out.text == "<" + deep[1:-1] + ">"
+
+
+def test_literal_ifnum_left_by_optional_arguments_is_decided():
+    tex = ("\\newcommand{\\ft}[1][0]{\\ifnum #1=0 f,t\\else{f,t#1}\\fi}\n"
+           "$x_{\\ft}$, $x_{\\ft[2]}$, \\ifnum 1<2 \\ifnum 3>4 a\\else b\\fi\\else c\\fi, \\ifnum\\value{x}=0 kept\\fi")
+    out = expand_macros(tex)
+    assert out.text.strip() == "$x_{f,t}$, $x_{{f,t2}}$, b, \\ifnum\\value{x}=0 kept\\fi"
+    assert resolve_conditionals("\\ifnum 1=2 gone\\fi.") == "."
