@@ -9,6 +9,7 @@ same rules versions are skipped, so a rerun cleans only what is new.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pyspark.sql import functions as F
 from pipelines import lake
 from pipelines.ingest.parse import utc_now
 from pipelines.ingest.records import reject_id
+from pipelines.ingest.stage import previous_summary
 from pipelines.latex.archive import ArchiveRefused
 from pipelines.latex.clean import CleanedLatex, clean_latex
 from pipelines.latex.commands import DEFAULT_RULES as LATEX_RULES
@@ -153,20 +155,23 @@ def run_clean(spark, cfg: lake.LakeConfig, spec: CleanSpec, config_json: str = "
         except ConverterMissing as exc:
             log.warning("%s .doc files will be quarantined (libreoffice_missing) until it is installed", exc.detail)
     source_version = lake.open_table(cfg, source_table).version()
-    batch = lake.Batch(app_id=f"telelake.{JOB}.{spec.source}.{spec.kind}.{version}.v{source_version}", version=1)
+    # One batch per (source table version, rules versions, verdict settings): a new ingest or new rules clean again.
+    tag = hashlib.sha256(f"{spec.source}\0{spec.kind}\0{version}\0{source_version}\0{spec.min_chars}".encode()).hexdigest()[:16]
+    batch = lake.Batch(app_id=f"telelake.{JOB}.{spec.source}.{tag}", version=1)
+    log.info("clean %s (%s): %s v%d, rules %s, batch %s", spec.source, spec.kind, source_table, source_version,
+             version, batch.app_id)
+    previous = previous_summary(cfg, CLEANED.name, batch)
+    if previous is not None and lake.committed_version(cfg, REJECTED.name, batch) is not None:
+        return previous
     summary = JobSummary(job=f"{JOB} {spec.kind}", source=spec.source)
-    done_cleaned = lake.committed_version(cfg, CLEANED.name, batch)
-    if done_cleaned is not None and lake.committed_version(cfg, REJECTED.name, batch) is not None:
-        summary.already_committed = True
-        for entry in lake.history(cfg, CLEANED.name):
-            if entry.get("telelake.app_id") == batch.app_id and "telelake.summary" in entry:
-                summary = JobSummary.from_json(entry["telelake.summary"])
-                summary.already_committed = True
-        return summary
     done = frozenset()
     if lake.open_table(cfg, CLEANED.name) is not None:
-        prior = lake.read_arrow(cfg, CLEANED.name, columns=["doc_id", "rules_version", "source"])
-        prior = prior.filter(pc.and_(pc.equal(prior["rules_version"], version), pc.equal(prior["source"], spec.source)))
+        # Rows of this very batch are not "done": a run killed between the two commits cleans them
+        # again so that its quarantine rows are written too (the silver commit is then skipped).
+        prior = lake.read_arrow(cfg, CLEANED.name, columns=["doc_id", "rules_version", "source", "clean_batch"])
+        prior = prior.filter(pc.and_(pc.and_(pc.equal(prior["rules_version"], version),
+                                             pc.equal(prior["source"], spec.source)),
+                                     pc.not_equal(prior["clean_batch"], tag)))
         done = frozenset(prior["doc_id"].to_pylist())
     out = (lake.map_table(spark, cfg, source_table, _clean_fn(_Task(spec, version, done)), OUT, batch_rows=8)
            .persist(StorageLevel.MEMORY_AND_DISK))
@@ -182,7 +187,6 @@ def run_clean(spark, cfg: lake.LakeConfig, spec: CleanSpec, config_json: str = "
         summary.check()
         now = utc_now()
         meta = {"telelake.job": JOB, "telelake.summary": summary.to_json(), "telelake.config": config_json}
-        tag = batch.app_id.rsplit(".", 1)[1]
         cleaned = out.where(F.col("kind") == "clean").select(
             *[c for c in CLEANED.schema.names if c not in ("clean_batch", "cleaned_at")],
             F.lit(tag).alias("clean_batch"), F.lit(now).alias("cleaned_at"))

@@ -169,3 +169,28 @@ def test_parquet_listing_matches_ids_without_version(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"arxiv": "1"}\n')
     with pytest.raises(ValueError, match="no `id` column"):
         read_listing(str(tmp_path / "bad.jsonl"), {"1"})
+
+
+@pytest.mark.slow
+def test_clean_killed_between_its_two_commits_reruns_without_loss(spark, lake_cfg, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, subprocess_env
+
+    raw = materialize(tmp_path / "raw")
+    run_sources_ingest(spark, lake_cfg, _specs(raw)[1])
+    conf = tmp_path / "clean.yaml"
+    conf.write_text(f"lake: {{root: {lake_cfg.root}}}\nclean: {{source: standards, kind: standards, min_chars: 200}}\n")
+    env = subprocess_env(TELELAKE_FAILPOINT="lake.after_commit")  # dies after silver.cleaned, before quarantine
+    killed = subprocess.run([sys.executable, "-m", "jobs.clean", "--conf", str(conf)], capture_output=True,
+                            text=True, env=env, cwd=ROOT, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert lake.read_arrow(lake_cfg, "silver.cleaned").num_rows == 1
+    done = subprocess.run([sys.executable, "-m", "jobs.clean", "--conf", str(conf)], capture_output=True,
+                          text=True, env=subprocess_env(), cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "clean standards standards: read 2 = kept 1 + dropped 0 + rejected 1" in done.stdout
+    assert lake.read_arrow(lake_cfg, "silver.cleaned").num_rows == 1  # not written twice
+    rejected = lake.read_arrow(lake_cfg, "quarantine.rejected").to_pylist()
+    assert [r["reason"] for r in rejected if r["job"] == "clean"] == ["xml_entity"]
