@@ -31,7 +31,7 @@ from pipelines.latex.commands import CommandRules
 from pipelines.latex.flatten import NoMainFile
 from pipelines.standards.clean import DEFAULT_RULES as STANDARDS_RULES
 from pipelines.standards.clean import ConvertLimits, StandardsRules, clean_standard
-from pipelines.standards.convert import ConversionFailed, ConverterMissing, soffice_path
+from pipelines.standards.convert import ConversionFailed, ConverterMissing, pandoc_path, soffice_path
 from pipelines.standards.package import WordFile
 from pipelines.summary import JobSummary
 from schemas import CLEANED, REJECTED, sources_table
@@ -86,7 +86,8 @@ def verdict(cleaned: CleanedLatex, min_chars: int) -> tuple[str, str]:
 
 def clean_row(row: dict, spec: CleanSpec, version: str, latex: CommandRules,
               standards: StandardsRules | None) -> dict:
-    """One bronze source row → one output row (kind clean | reject). Never raises but for a missing converter."""
+    """One bronze source row → one output row (kind clean | reject). Never raises but for a missing
+    converter (checked on the driver before the job starts)."""
     base = {n: None for n in OUT.names} | {k: row[k] for k in ("doc_id", "source", "category", "source_id",
                                                                "title", "source_file", "source_location")}
     files = {f["path"]: f["data"] for f in row["files"]}
@@ -143,6 +144,18 @@ def _clean_fn(task: _Task):
     return run
 
 
+def _check_converters(cfg: lake.LakeConfig, source_table: str) -> None:
+    """A missing converter is a set-up problem, not bad input: stop before any work, saying what to
+    install, rather than quarantine every .doc (a rerun of the same batch would not retry them)."""
+    try:
+        pandoc_path()
+        meta = lake.read_arrow(cfg, source_table, columns=["metadata"])["metadata"]
+        if pc.any(pc.match_substring(meta, '"word_format":"doc"')).as_py():
+            soffice_path()
+    except ConverterMissing as exc:
+        raise FileNotFoundError(f"{source_table} holds .doc files: {exc.detail}") from exc
+
+
 def run_clean(spark, cfg: lake.LakeConfig, spec: CleanSpec, config_json: str = "{}") -> JobSummary:
     source_table = sources_table(spec.source)
     if lake.open_table(cfg, source_table) is None:
@@ -150,10 +163,7 @@ def run_clean(spark, cfg: lake.LakeConfig, spec: CleanSpec, config_json: str = "
                           f"{'arxiv' if spec.kind == 'latex' else 'standards'}` first")
     version = rules_version(spec)
     if spec.kind == "standards":
-        try:
-            soffice_path()
-        except ConverterMissing as exc:
-            log.warning("%s .doc files will be quarantined (libreoffice_missing) until it is installed", exc.detail)
+        _check_converters(cfg, source_table)
     source_version = lake.open_table(cfg, source_table).version()
     # One batch per (source table version, rules versions, verdict settings): a new ingest or new rules clean again.
     tag = hashlib.sha256(f"{spec.source}\0{spec.kind}\0{version}\0{source_version}\0{spec.min_chars}".encode()).hexdigest()[:16]

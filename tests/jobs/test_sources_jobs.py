@@ -194,3 +194,26 @@ def test_clean_killed_between_its_two_commits_reruns_without_loss(spark, lake_cf
     assert lake.read_arrow(lake_cfg, "silver.cleaned").num_rows == 1  # not written twice
     rejected = lake.read_arrow(lake_cfg, "quarantine.rejected").to_pylist()
     assert [r["reason"] for r in rejected if r["job"] == "clean"] == ["xml_entity"]
+
+
+def test_clean_stops_with_the_install_command_when_libreoffice_is_missing(spark, lake_cfg, tmp_path, monkeypatch):
+    import subprocess
+    import shutil
+
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice not installed (the README set-up and .ci/run install it)")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "38331-i40.docx").write_bytes(build_docx())
+    subprocess.run(["soffice", "--headless", "--norestore", f"-env:UserInstallation={(tmp_path / 'p').as_uri()}",
+                    "--convert-to", "doc", "--outdir", str(tmp_path / "raw"), str(tmp_path / "in" / "38331-i40.docx")],
+                   check=True, capture_output=True, timeout=120)
+    s = run_sources_ingest(spark, lake_cfg, SourcesSpec(source="specs", kind="standards", paths=[str(tmp_path / "raw")]))
+    assert s.kept == 1
+    monkeypatch.setenv("TELELAKE_SOFFICE", str(tmp_path / "no-soffice"))
+    with pytest.raises(FileNotFoundError, match="bronze.specs_sources holds .doc files: TELELAKE_SOFFICE="):
+        run_clean(spark, lake_cfg, CleanSpec(source="specs", kind="standards"))
+    monkeypatch.delenv("TELELAKE_SOFFICE")
+    done = run_clean(spark, lake_cfg, CleanSpec(source="specs", kind="standards", min_chars=200))
+    assert (done.read, done.kept) == (1, 1)
+    row = lake.read_arrow(lake_cfg, "silver.cleaned").to_pylist()[0]
+    assert json.loads(row["metadata"])["cleaning"]["converted_from_doc"] is True
