@@ -47,14 +47,20 @@ def test_missing_required_key(tmp_path):
         config.load(Outer, tmp_path / "c.yaml")
 
 
-@pytest.mark.parametrize("conf", ["conf/keyword_filter.yaml", "conf/ingest/wikipedia.yaml",
-                                  "conf/ingest/refinedweb.yaml", "conf/ingest/commoncrawl_warc.yaml",
-                                  "conf/ingest/teledata.yaml"])
-def test_shipped_confs_load(conf):
-    from jobs.ingest import IngestJobConfig
-    from jobs.keyword_filter import KeywordJobConfig
+@pytest.mark.parametrize("conf, job", [
+    ("conf/keyword_filter.yaml", "jobs.keyword_filter:KeywordJobConfig"),
+    *[(f"conf/ingest/{n}.yaml", "jobs.ingest:IngestJobConfig") for n in ("wikipedia", "refinedweb", "commoncrawl_warc",
+                                                                          "teledata")],
+    *[(f"conf/ingest/{n}.yaml", "jobs.ingest_sources:SourcesJobConfig") for n in ("arxiv", "standards")],
+    *[(f"conf/clean/{n}.yaml", "jobs.clean:CleanJobConfig") for n in ("arxiv", "standards")],
+    ("conf/clean/measure.yaml", "jobs.measure:MeasureJobConfig"),
+])
+def test_shipped_confs_load(conf, job):
+    import importlib
+
     from tests.conftest import ROOT
 
-    cls = KeywordJobConfig if "keyword" in conf else IngestJobConfig
+    module, name = job.split(":")
+    cls = getattr(importlib.import_module(module), name)
     cfg = config.load(cls, ROOT / conf)
     assert cfg.lake.root == "lake"
