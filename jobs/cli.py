@@ -150,6 +150,12 @@ def _clean(args) -> int:
         if args.conf is None:
             raise ValueError(f"`telelake clean {args.kind}` needs a PATH to print one document, or --conf "
                              f"conf/clean/{'arxiv' if args.kind == 'latex' else 'standards'}.yaml to clean a table")
+        from jobs.clean import CleanJobConfig
+
+        configured = config.load(CleanJobConfig, args.conf, args.overrides).clean.kind
+        if configured != args.kind:
+            raise ValueError(f"{args.conf} cleans kind {configured!r}, not {args.kind!r}: run "
+                             f"`telelake clean {configured} --conf {args.conf}`")
         return _run_job("jobs.clean", args)
     rules = CommandRules.load(args.rules) if args.rules else CommandRules.load()
     extra: dict = {}

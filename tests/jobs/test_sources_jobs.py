@@ -127,6 +127,9 @@ def test_cli_prints_one_cleaned_document(tmp_path, capsys):
     assert cli(["clean", "standards", str(tmp_path / "bad.docx")]) == 1
     assert "xml_entity" in capsys.readouterr().err
     assert cli(["clean", "latex"]) == 1  # neither a PATH nor --conf: says what to give
+    assert "needs a PATH" in capsys.readouterr().err
+    assert cli(["clean", "latex", "--conf", "conf/clean/standards.yaml"]) == 1
+    assert "cleans kind 'standards', not 'latex'" in capsys.readouterr().err
 
 
 def test_arxiv_ids_from_file_names():
