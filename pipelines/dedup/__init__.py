@@ -1,0 +1,1 @@
+"""Duplicate removal: exact (normalised-text hash) and near-duplicate (MinHash + LSH)."""
