@@ -17,6 +17,9 @@ import yaml
 
 T = TypeVar("T")
 
+SHIPPED_CONF = Path(__file__).resolve().parents[1] / "conf"
+"""The conf/ folder of the checkout: default rules, prompts and lexicons when a conf names none."""
+
 
 class ConfigError(ValueError):
     """A config file or override is invalid; the message names the key and the file."""

@@ -37,10 +37,15 @@ DOCUMENT_COLUMN_DOCS = {
 }
 
 
-def bronze_contract(source: str) -> TableContract:
-    """Contract of bronze.<source>. Every source shares the document schema."""
+def check_source_name(source: str) -> None:
+    """Source names become table names: lower-case letters, digits and '_'."""
     if not source.replace("_", "").isalnum() or not source.islower():
         raise ValueError(f"source name {source!r} must be lower-case letters, digits and '_'")
+
+
+def bronze_contract(source: str) -> TableContract:
+    """Contract of bronze.<source>. Every source shares the document schema."""
+    check_source_name(source)
     if source.endswith("_sources"):
         raise ValueError(f"source name {source!r}: names ending in '_sources' are kept for raw source-file "
                          "tables (arXiv, 3GPP; schemas/sources.py)")

@@ -4,28 +4,23 @@ from __future__ import annotations
 import pyarrow as pa
 
 from schemas.contract import TableContract
-from schemas.documents import CATEGORIES
+from schemas.documents import CATEGORIES, DOCUMENT_SCHEMA, check_source_name
 
 TS = pa.timestamp("us", tz="UTC")
 SOURCES_SUFFIX = "_sources"
 FILE_TYPE = pa.struct([pa.field("path", pa.string(), nullable=False), pa.field("data", pa.binary(), nullable=False)])
 
+_DOC = {f.name: f for f in DOCUMENT_SCHEMA}
+# The document columns (same types), with the source files in place of the text.
 SOURCE_SCHEMA = pa.schema([
-    pa.field("doc_id", pa.string(), nullable=False),
-    pa.field("source", pa.string(), nullable=False),
-    pa.field("category", pa.string(), nullable=False),
-    pa.field("source_id", pa.string(), nullable=False),
-    pa.field("url", pa.string()),
-    pa.field("title", pa.string()),
+    *(_DOC[n] for n in ("doc_id", "source", "category")),
+    _DOC["source_id"].with_nullable(False),
+    _DOC["url"], _DOC["title"],
     pa.field("abstract", pa.string()),
     pa.field("files", pa.list_(FILE_TYPE), nullable=False),
     pa.field("skipped", pa.list_(pa.string()), nullable=False),
     pa.field("total_bytes", pa.int64(), nullable=False),
-    pa.field("metadata", pa.string(), nullable=False),
-    pa.field("source_file", pa.string(), nullable=False),
-    pa.field("source_location", pa.string(), nullable=False),
-    pa.field("ingest_batch", pa.string(), nullable=False),
-    pa.field("ingested_at", TS, nullable=False),
+    *(_DOC[n] for n in ("metadata", "source_file", "source_location", "ingest_batch", "ingested_at")),
 ])
 
 
@@ -35,8 +30,7 @@ def sources_table(source: str) -> str:
 
 def sources_contract(source: str) -> TableContract:
     """Contract of bronze.<source>_sources: one row per arXiv source or Word document, files kept."""
-    if not source.replace("_", "").isalnum() or not source.islower():
-        raise ValueError(f"source name {source!r} must be lower-case letters, digits and '_'")
+    check_source_name(source)
     return TableContract(
         name=sources_table(source),
         schema=SOURCE_SCHEMA,

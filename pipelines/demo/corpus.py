@@ -60,7 +60,7 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
     from pipelines.demo.standard_docx import build_docx
 
     _write_bytes(out["arxiv"] / "2411.01234.tar.gz", arxiv_tarball(ARXIV_SOURCE))
-    _write_bytes(out["arxiv"] / "2411.09999.tar.gz", _tar_gz({"../../outside.tex": b"\\documentclass{article}"}))
+    _write_bytes(out["arxiv"] / "2411.09999.tar.gz", tar_gz({"../../outside.tex": b"\\documentclass{article}"}))
     _write_bytes(out["arxiv_listing"] / "listing.jsonl", (json.dumps(ARXIV_LISTING) + "\n").encode())
     _write_bytes(out["standards"] / "38331-i40.docx", build_docx())
     _write_bytes(out["standards"] / "38999-i00.docx", build_docx("xxe"))  # refused when cleaned: XXE
@@ -75,11 +75,11 @@ ARXIV_LISTING = {"id": "2411.01234", "title": "Beam Management for NR Massive MI
 
 def arxiv_tarball(folder: Path) -> bytes:
     """The folder as arXiv serves a source: a gzipped tar, byte-for-byte reproducible."""
-    return _tar_gz({p.relative_to(folder).as_posix(): p.read_bytes()
+    return tar_gz({p.relative_to(folder).as_posix(): p.read_bytes()
                     for p in sorted(folder.rglob("*")) if p.is_file()})
 
 
-def _tar_gz(members: dict[str, bytes]) -> bytes:
+def tar_gz(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         for name, data in members.items():

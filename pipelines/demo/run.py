@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines import lake
+from pipelines.config import SHIPPED_CONF
 from pipelines.demo.corpus import materialize
 from pipelines.filters.keyword_stage import KeywordSpec, run_keywords
 from pipelines.ingest.stage import IngestSpec, run_ingest
@@ -98,7 +99,7 @@ on this sample): the demo shows the flow; a real judge is a model folder named i
 
 
 def _conf(*parts: str) -> Path:
-    return Path(__file__).resolve().parents[2] / "conf" / Path(*parts)
+    return SHIPPED_CONF.joinpath(*parts)
 
 
 def _default_lexicon() -> str:

@@ -8,9 +8,9 @@ table, a figure, a normative annex and two informative annexes (one the change h
 """
 from __future__ import annotations
 
-import io
-import zipfile
 from xml.sax.saxutils import escape
+
+from pipelines.standards.package import zip_bytes
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 M = "http://schemas.openxmlformats.org/officeDocument/2006/math"
@@ -190,12 +190,8 @@ def build_docx(variant: str = "ok", clauses: int = 1) -> bytes:
         doc = doc[: len(doc) // 2]
     elif variant != "ok" and variant != "no_document":
         raise ValueError(f"unknown variant {variant!r}: ok, xxe, broken_part or no_document")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        z.writestr("_rels/.rels", _RELS)
-        z.writestr("word/_rels/document.xml.rels", _DOC_RELS)
-        z.writestr("word/styles.xml", _styles())
-        if variant != "no_document":
-            z.writestr("word/document.xml", doc)
-    return buf.getvalue()
+    parts = {"[Content_Types].xml": _CONTENT_TYPES, "_rels/.rels": _RELS, "word/_rels/document.xml.rels": _DOC_RELS,
+             "word/styles.xml": _styles()}
+    if variant != "no_document":
+        parts["word/document.xml"] = doc
+    return zip_bytes(parts)

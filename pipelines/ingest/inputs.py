@@ -38,15 +38,7 @@ def list_inputs(paths: list[str], fmt: str, storage_options: dict[str, str]) -> 
     found: dict[str, InputFile] = {}
     for p in paths:
         if is_remote(p):
-            fs, inner = filesystem(p, storage_options)
-            scheme = p.split("://", 1)[0]
-            info = fs.get_file_info(inner)
-            infos = [info] if info.type == pafs.FileType.File else \
-                fs.get_file_info(pafs.FileSelector(inner, recursive=True, allow_not_found=True))
-            for i in infos:
-                if i.type == pafs.FileType.File and (i.path == inner or i.path.endswith(exts)) \
-                        and not any(part in i.path for part in _SKIP_PARTS):
-                    found[f"{scheme}://{i.path}"] = InputFile(f"{scheme}://{i.path}", i.size, i.mtime_ns or 0)
+            found.update((f.path, f) for f in remote_files(p, storage_options, exts))
             continue
         matches = glob.glob(p, recursive=True) if any(c in p for c in "*?[") else [p]
         for m in matches:
@@ -61,6 +53,18 @@ def list_inputs(paths: list[str], fmt: str, storage_options: dict[str, str]) -> 
         raise NoInputError(f"no {fmt} input files (extensions {', '.join(exts)}) under {paths}; "
                            "check `paths` in the ingest conf")
     return sorted(found.values(), key=lambda f: f.path)
+
+
+def remote_files(uri: str, storage_options: dict[str, str], suffixes: tuple[str, ...]) -> list[InputFile]:
+    """The object at `uri`, or the objects below it whose name ends with one of `suffixes`."""
+    fs, inner = filesystem(uri, storage_options)
+    scheme = uri.split("://", 1)[0]
+    info = fs.get_file_info(inner)
+    infos = [info] if info.type == pafs.FileType.File else \
+        fs.get_file_info(pafs.FileSelector(inner, recursive=True, allow_not_found=True))
+    return [InputFile(f"{scheme}://{i.path}", i.size, i.mtime_ns or 0) for i in infos
+            if i.type == pafs.FileType.File and (i.path == inner or i.path.lower().endswith(suffixes))
+            and not any(part in i.path for part in _SKIP_PARTS)]
 
 
 # Lake internals are never inputs, even when a lake sits under an input folder.

@@ -48,9 +48,7 @@ def run_ingest(spark, cfg: lake.LakeConfig, spec: IngestSpec, config_json: str =
     batch = batch_for(spec, files)
     bronze = bronze_contract(spec.source)
     done = previous_summary(cfg, bronze.name, batch)
-    rejected_version = lake.committed_version(cfg, REJECTED.name, batch)
-    if done is not None and rejected_version is not None:
-        done.tables[REJECTED.name] = rejected_version
+    if finished(cfg, done, batch):
         return done
     log.info("ingest %s: %d files (%s bytes), batch %s", spec.source, len(files),
              f"{sum(f.size for f in files):,}", batch.app_id)
@@ -86,11 +84,11 @@ def write_parsed(spark, cfg, job: str, source: str, bronze: TableContract, batch
             summary.rejected[row["reason"]] += row["count"]
     now = utc_now()
     docs = _first_copies(parsed.where(F.col("kind") == "doc"))
-    docs = _anti_join_existing(spark, cfg, docs, bronze.name, "doc_id")
+    docs = anti_join_existing(spark, cfg, docs, bronze.name, "doc_id")
     docs = docs.select(*doc_columns, F.lit(batch.app_id.rsplit(".", 1)[1]).alias("ingest_batch"),
                        F.lit(now).alias("ingested_at"))
     rejects = parsed.where(F.col("kind") == "reject").dropDuplicates(["reject_id"])
-    rejects = _anti_join_existing(spark, cfg, rejects, REJECTED.name, "reject_id")
+    rejects = anti_join_existing(spark, cfg, rejects, REJECTED.name, "reject_id")
     rejects = rejects.select(
         "reject_id", F.lit(job).alias("job"), F.lit(source).alias("source"),
         F.lit(batch.app_id.rsplit(".", 1)[1]).alias("batch"), "source_file", "source_location",
@@ -124,11 +122,23 @@ def _first_copies(docs: DataFrame) -> DataFrame:
     return docs.withColumn("_n", F.row_number().over(w)).where(F.col("_n") == 1).drop("_n")
 
 
-def _anti_join_existing(spark, cfg, df: DataFrame, table: str, key: str) -> DataFrame:
+def anti_join_existing(spark, cfg, df: DataFrame, table: str, key: str) -> DataFrame:
     if lake.open_table(cfg, table) is None:
         return df
     existing = lake.read_spark(spark, cfg, table, columns=[key])
     return df.join(existing, key, "left_anti")
+
+
+def finished(cfg, done: JobSummary | None, batch: lake.Batch) -> bool:
+    """Whether a batch whose first table holds `done` (from previous_summary) also committed its
+    quarantine rows; then `done` gains the quarantine version and the job has nothing left to do."""
+    if done is None:
+        return False
+    version = lake.committed_version(cfg, REJECTED.name, batch)
+    if version is None:
+        return False
+    done.tables[REJECTED.name] = version
+    return True
 
 
 def previous_summary(cfg, table: str, batch: lake.Batch) -> JobSummary | None:

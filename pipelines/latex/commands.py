@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.config import read_yaml
+from pipelines.config import SHIPPED_CONF, read_yaml
 from pipelines.latex.macros import bracket, group
 
-DEFAULT_RULES = Path(__file__).resolve().parents[2] / "conf" / "latex" / "commands.yaml"
+DEFAULT_RULES = SHIPPED_CONF / "latex" / "commands.yaml"
 
 
 @dataclass(frozen=True)

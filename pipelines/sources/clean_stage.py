@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
 import pyarrow as pa
@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from pipelines import lake
 from pipelines.ingest.parse import utc_now
 from pipelines.ingest.records import reject_id
-from pipelines.ingest.stage import previous_summary
+from pipelines.ingest.stage import anti_join_existing, finished, previous_summary
 from pipelines.latex.archive import ArchiveRefused
 from pipelines.latex.clean import CleanedLatex, clean_latex
 from pipelines.latex.commands import DEFAULT_RULES as LATEX_RULES
@@ -65,14 +65,15 @@ OUT = pa.schema([("kind", pa.string()), *[(f.name, f.type) for f in CLEANED.sche
 
 @dataclass(frozen=True)
 class _Task:
+    """What a Spark task needs: the spec, the rules (read once, on the driver), the ids to skip."""
     spec: CleanSpec
-    rules_version: str
+    latex: CommandRules
+    standards: StandardsRules | None
     done: frozenset[str]
 
-
-def rules_version(spec: CleanSpec) -> str:
-    latex = CommandRules.load(spec.latex_rules).version
-    return latex if spec.kind == "latex" else f"{latex}+{StandardsRules.load(spec.standards_rules).version}"
+    @property
+    def rules_version(self) -> str:
+        return self.latex.version + (f"+{self.standards.version}" if self.standards else "")
 
 
 def verdict(cleaned: CleanedLatex, min_chars: int) -> tuple[str, str]:
@@ -133,11 +134,10 @@ def _reject(base: dict, reason: str, detail: str) -> dict:
 
 
 def _clean_fn(task: _Task):
-    latex = CommandRules.load(task.spec.latex_rules)
-    standards = StandardsRules.load(task.spec.standards_rules) if task.spec.kind == "standards" else None
+    version = task.rules_version
 
     def run(batch: pa.RecordBatch) -> pa.RecordBatch | None:
-        rows = [clean_row(r, task.spec, task.rules_version, latex, standards)
+        rows = [clean_row(r, task.spec, version, task.latex, task.standards)
                 for r in batch.to_pylist() if r["doc_id"] not in task.done]
         return pa.RecordBatch.from_pylist(rows, schema=OUT) if rows else None
 
@@ -158,23 +158,25 @@ def _check_converters(cfg: lake.LakeConfig, source_table: str) -> None:
 
 def run_clean(spark, cfg: lake.LakeConfig, spec: CleanSpec, config_json: str = "{}") -> JobSummary:
     source_table = sources_table(spec.source)
-    if lake.open_table(cfg, source_table) is None:
+    source = lake.open_table(cfg, source_table)
+    if source is None:
         raise LookupError(f"{source_table} does not exist in {cfg.root}; run `telelake ingest "
                           f"{'arxiv' if spec.kind == 'latex' else 'standards'}` first")
-    version = rules_version(spec)
+    task = _Task(spec, CommandRules.load(spec.latex_rules),
+                 StandardsRules.load(spec.standards_rules) if spec.kind == "standards" else None, frozenset())
+    version = task.rules_version
     if spec.kind == "standards":
         _check_converters(cfg, source_table)
-    source_version = lake.open_table(cfg, source_table).version()
+    source_version = source.version()
     # One batch per (source table version, rules versions, verdict settings): a new ingest or new rules clean again.
     tag = hashlib.sha256(f"{spec.source}\0{spec.kind}\0{version}\0{source_version}\0{spec.min_chars}".encode()).hexdigest()[:16]
     batch = lake.Batch(app_id=f"telelake.{JOB}.{spec.source}.{tag}", version=1)
     log.info("clean %s (%s): %s v%d, rules %s, batch %s", spec.source, spec.kind, source_table, source_version,
              version, batch.app_id)
     previous = previous_summary(cfg, CLEANED.name, batch)
-    if previous is not None and lake.committed_version(cfg, REJECTED.name, batch) is not None:
+    if finished(cfg, previous, batch):
         return previous
     summary = JobSummary(job=f"{JOB} {spec.kind}", source=spec.source)
-    done = frozenset()
     if lake.open_table(cfg, CLEANED.name) is not None:
         # Rows of this very batch are not "done": a run killed between the two commits cleans them
         # again so that its quarantine rows are written too (the silver commit is then skipped).
@@ -182,8 +184,8 @@ def run_clean(spark, cfg: lake.LakeConfig, spec: CleanSpec, config_json: str = "
         prior = prior.filter(pc.and_(pc.and_(pc.equal(prior["rules_version"], version),
                                              pc.equal(prior["source"], spec.source)),
                                      pc.not_equal(prior["clean_batch"], tag)))
-        done = frozenset(prior["doc_id"].to_pylist())
-    out = (lake.map_table(spark, cfg, source_table, _clean_fn(_Task(spec, version, done)), OUT, batch_rows=8)
+        task = replace(task, done=frozenset(prior["doc_id"].to_pylist()))
+    out = (lake.map_table(spark, cfg, source_table, _clean_fn(task), OUT, batch_rows=8)
            .persist(StorageLevel.MEMORY_AND_DISK))
     try:
         for r in out.groupBy("kind", "verdict", "reason").count().collect():
@@ -204,8 +206,7 @@ def run_clean(spark, cfg: lake.LakeConfig, spec: CleanSpec, config_json: str = "
             "reject_id", F.lit(JOB).alias("job"), F.lit(spec.source).alias("source"), F.lit(tag).alias("batch"),
             "source_file", "source_location", "reason", "detail", F.lit(None).cast("binary").alias("raw"),
             F.lit(0).cast("long").alias("raw_bytes"), F.lit(False).alias("raw_truncated"), F.lit(now).alias("rejected_at"))
-        if lake.open_table(cfg, REJECTED.name) is not None:
-            rejects = rejects.join(lake.read_spark(spark, cfg, REJECTED.name, columns=["reject_id"]), "reject_id", "left_anti")
+        rejects = anti_join_existing(spark, cfg, rejects, REJECTED.name, "reject_id")
         c = lake.write_dataframe(cfg, cleaned, CLEANED, batch=batch, metadata=meta)
         r = lake.write_dataframe(cfg, rejects, REJECTED, batch=batch, metadata=meta)
         summary.tables = {c.table: c.version, r.table: r.version}

@@ -23,21 +23,21 @@ from typing import Literal
 import orjson
 import pyarrow as pa
 import pyarrow.dataset as pads
-import pyarrow.fs as pafs
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from pipelines import lake
-from pipelines.ingest.inputs import InputFile, NoInputError, fingerprint
+from pipelines.ingest.inputs import InputFile, NoInputError, fingerprint, remote_files
 from pipelines.ingest.records import reject_id
-from pipelines.ingest.stage import previous_summary, write_parsed
+from pipelines.ingest.stage import finished, previous_summary, write_parsed
 from pipelines.lake.spark_types import spark_schema
-from pipelines.lake.storage import filesystem, is_remote
+from pipelines.ingest.readers.common import open_binary
+from pipelines.lake.storage import is_remote
 from pipelines.latex.archive import ArchiveRefused, ExtractLimits, Source, read_source, read_source_bytes
 from pipelines.standards.package import read_standard_bytes
 from pipelines.standards.spec_meta import from_file_name
 from pipelines.summary import JobSummary
-from schemas import REJECTED, sources_contract
+from schemas import sources_contract
 from schemas.sources import FILE_TYPE
 
 log = logging.getLogger(__name__)
@@ -81,14 +81,7 @@ def list_sources(spec: SourcesSpec, storage_options: dict[str, str]) -> list[Inp
     found: dict[str, InputFile] = {}
     for p in spec.paths:
         if is_remote(p):  # object stores hold archives and Word files; source folders are local
-            fs, inner = filesystem(p, storage_options)
-            scheme = p.split("://", 1)[0]
-            info = fs.get_file_info(inner)
-            infos = [info] if info.type == pafs.FileType.File else \
-                fs.get_file_info(pafs.FileSelector(inner, recursive=True, allow_not_found=True))
-            for i in infos:
-                if i.type == pafs.FileType.File and i.path.lower().endswith(suffixes):
-                    found[f"{scheme}://{i.path}"] = InputFile(f"{scheme}://{i.path}", i.size, i.mtime_ns or 0)
+            found.update((f.path, f) for f in remote_files(p, storage_options, suffixes))
         elif os.path.isfile(p):
             _add(found, p)
         elif os.path.isdir(p):
@@ -117,9 +110,9 @@ def _walk(folder: str, kind: Kind, suffixes: tuple[str, ...], found: dict) -> No
 
 def _add(found: dict, path: str) -> None:
     path = os.path.abspath(path)
-    if os.path.isdir(path):
-        size = sum(os.path.getsize(os.path.join(r, n)) for r, _, ns in os.walk(path) for n in ns)
-        mtime = max((os.stat(os.path.join(r, n)).st_mtime_ns for r, _, ns in os.walk(path) for n in ns), default=0)
+    if os.path.isdir(path):  # a source folder: its files' total size and newest change, in one walk
+        stats = [os.stat(os.path.join(r, n)) for r, _, ns in os.walk(path) for n in ns]
+        size, mtime = sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0)
     else:
         st = os.stat(path)
         size, mtime = st.st_size, st.st_mtime_ns
@@ -168,11 +161,7 @@ class _TaskSpec:
 
 
 def _read_bytes(path: str, storage_options: dict[str, str]) -> bytes:
-    if is_remote(path):
-        fs, inner = filesystem(path, storage_options)
-        with fs.open_input_stream(inner) as fh:
-            return fh.read()
-    with open(path, "rb") as fh:
+    with open_binary(path, storage_options) as fh:  # as stored: a .gz stays compressed
         return fh.read()
 
 
@@ -250,8 +239,7 @@ def run_sources_ingest(spark, cfg: lake.LakeConfig, spec: SourcesSpec, config_js
     batch = lake.Batch(app_id=f"telelake.{JOB}.{spec.source}.{fp}", version=1)
     bronze = sources_contract(spec.source)
     done = previous_summary(cfg, bronze.name, batch)
-    if done is not None and lake.committed_version(cfg, REJECTED.name, batch) is not None:
-        done.tables[REJECTED.name] = lake.committed_version(cfg, REJECTED.name, batch)
+    if finished(cfg, done, batch):
         return done
     listing = {}
     if spec.kind == "arxiv" and spec.listing:

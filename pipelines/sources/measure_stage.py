@@ -51,13 +51,11 @@ class MeasureResult:
     plots: list[str]
 
 
-def raw_text(row: dict) -> str:
-    """The document before cleaning, from its bronze row."""
-    files = {f["path"]: f["data"] for f in row["files"]}
-    if row["category"] == "standard":
+def raw_text(category: str, files: dict[str, bytes], main: str | None) -> str:
+    """The document before cleaning, from its bronze files (`main`: the main file cleaning found)."""
+    if category == "standard":
         [(name, data)] = files.items()
         return raw_latex(WordFile(name, "doc" if name.lower().endswith(".doc") else "docx", data), ConvertLimits())
-    main = json.loads(row["metadata"] or "{}").get("cleaning", {}).get("main")
     tex = sorted((p for p in files if p.lower().endswith(TEX_EXTENSIONS)), key=lambda p: (p != main, p))
     return "\n".join(decode(files[p]) for p in tex)
 
@@ -74,7 +72,7 @@ def run_measure(cfg: lake.LakeConfig, spec: MeasureSpec) -> MeasureResult:
     rows = sorted(random.Random(spec.seed).sample(rows, min(spec.sample, len(rows))), key=lambda r: r["doc_id"])
     bronze: dict[str, dict] = {}
     for source in sorted({r["source"] for r in rows}):
-        t = lake.read_arrow(cfg, sources_table(source), columns=["doc_id", "category", "files", "metadata"])
+        t = lake.read_arrow(cfg, sources_table(source), columns=["doc_id", "category", "files"])
         t = t.filter(pc.is_in(t["doc_id"], pa.array([r["doc_id"] for r in rows if r["source"] == source])))
         bronze.update({b["doc_id"]: b for b in t.to_pylist()})
     lm = ReferenceLM(resolve(spec.model, chat=False).path, batch_size=spec.batch_size)
@@ -83,8 +81,9 @@ def run_measure(cfg: lake.LakeConfig, spec: MeasureSpec) -> MeasureResult:
         bar = progress.add_task("cleanliness: scoring raw and cleaned text", total=len(rows))
         for r in rows:
             b = bronze[r["doc_id"]]
-            b["metadata"] = r["metadata"]
-            rc = lm.chunks(raw_text(b), spec.chunk_tokens, spec.max_tokens_per_doc)
+            main = json.loads(r["metadata"]).get("cleaning", {}).get("main")
+            raw = raw_text(b["category"], {f["path"]: f["data"] for f in b["files"]}, main)
+            rc = lm.chunks(raw, spec.chunk_tokens, spec.max_tokens_per_doc)
             cc = lm.chunks(r["text"], spec.chunk_tokens, spec.max_tokens_per_doc)
             raw_losses.append(lm.token_losses(rc))
             clean_losses.append(lm.token_losses(cc))

@@ -6,24 +6,22 @@ becomes TeX math) → split tokens rejoined, pandoc's escapes tidied → the arX
 """
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
-from pipelines.config import read_yaml
+from pipelines.config import SHIPPED_CONF, read_yaml
 from pipelines.latex.archive import ExtractLimits
 from pipelines.latex.clean import CleanedLatex, clean_latex
 from pipelines.latex.commands import CommandRules
 from pipelines.standards.convert import doc_to_docx, docx_to_latex
-from pipelines.standards.package import WordFile, check_docx, read_zip
+from pipelines.standards.package import WordFile, check_docx, read_zip, zip_bytes
 from pipelines.standards.spec_meta import SpecMeta, from_cover, from_file_name, rejoin_split_tokens
 from pipelines.standards.wordxml import Prepared, PrepRules, SectionRule, prepare
 
-DEFAULT_RULES = Path(__file__).resolve().parents[2] / "conf" / "standards" / "cleaning.yaml"
+DEFAULT_RULES = SHIPPED_CONF / "standards" / "cleaning.yaml"
 
 
 @dataclass(frozen=True)
@@ -71,37 +69,33 @@ def docx_of(word: WordFile, limits: ConvertLimits = ConvertLimits()) -> bytes:
     return doc_to_docx(word.data, word.name, limits.doc_timeout_s) if word.kind == "doc" else word.data
 
 
+def _checked_docx(word: WordFile, limits: ConvertLimits) -> tuple[bytes, dict[str, bytes], dict]:
+    """The .docx (after LibreOffice for a .doc), its parts and their parsed XML; refused if unsafe."""
+    docx = docx_of(word, limits)
+    parts = read_zip(docx, word.name, limits.extract)
+    return docx, parts, check_docx(parts, word.name)
+
+
 def raw_latex(word: WordFile, limits: ConvertLimits = ConvertLimits()) -> str:
     """The document converted as it is, nothing removed: the 'raw' side of the cleanliness measure."""
-    docx = docx_of(word, limits)
-    check_docx(read_zip(docx, word.name, limits.extract), word.name)
+    docx, _, _ = _checked_docx(word, limits)
     return docx_to_latex(docx, word.name, limits.pandoc_timeout_s)
 
 
 def clean_standard(word: WordFile, rules: StandardsRules, latex_rules: CommandRules,
                    limits: ConvertLimits = ConvertLimits()) -> CleanedStandard:
     """Raises ArchiveRefused (unsafe or broken file) or ConversionFailed (a converter failed)."""
-    docx = docx_of(word, limits)
-    parts = read_zip(docx, word.name, limits.extract)
-    trees = check_docx(parts, word.name)
+    _, parts, trees = _checked_docx(word, limits)
     document = trees["word/document.xml"]
     prepared = prepare(document, trees.get("word/styles.xml"), rules.prep)
     meta = from_cover(from_file_name(word.name), prepared.front_matter)
     parts["word/document.xml"] = etree.tostring(document, xml_declaration=True, encoding="UTF-8", standalone=True)
-    body = tidy_pandoc(rejoin_split_tokens(docx_to_latex(_zip(parts), word.name, limits.pandoc_timeout_s)))
+    body = tidy_pandoc(rejoin_split_tokens(docx_to_latex(zip_bytes(parts), word.name, limits.pandoc_timeout_s)))
     tex = latex_document(body, meta)
     cleaned = clean_latex({"main.tex": tex.encode("utf-8")}, latex_rules)
     cleaned.warnings.extend(meta.warnings)
     return CleanedStandard(name=word.name, meta=meta, prepared=prepared, cleaned=cleaned,
                            converted_from_doc=word.kind == "doc")
-
-
-def _zip(parts: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in parts.items():
-            z.writestr(name, data)
-    return buf.getvalue()
 
 
 _PANDOC_ESCAPES = [

@@ -93,6 +93,15 @@ def read_zip(data: bytes, name: str, limits: ExtractLimits = ExtractLimits()) ->
     return out
 
 
+def zip_bytes(members: dict[str, bytes | str]) -> bytes:
+    """A deflated zip of `members` (name → content), in memory: a rebuilt .docx, a 3GPP-style .zip."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
 def _safe_name(member: str, name: str) -> str:
     parts = [p for p in member.replace("\\", "/").split("/") if p not in ("", ".")]
     if member.startswith(("/", "\\")) or ".." in parts or (len(member) > 1 and member[1] == ":"):

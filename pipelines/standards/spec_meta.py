@@ -47,10 +47,6 @@ def rejoin_split_tokens(text: str) -> str:
     return _SPLIT_SPEC.sub(lambda m: f"{m.group(1)} {m.group(2)}{m.group(3)}.{m.group(4)}{m.group(5)}{m.group(6)}", text)
 
 
-def _digit36(c: str) -> int:
-    return int(c, 36)
-
-
 def release_of(major: int) -> str:
     """3GPP version major number → release: 3 is Release 1999, 4 and up are Release 4, 5, …"""
     return "1999" if major == 3 else str(major)
@@ -66,7 +62,7 @@ def from_file_name(name: str) -> SpecMeta:
     meta.series = m.group("series")
     meta.spec = f"{m.group('series')}.{m.group('number')}"
     v = m.group("version").lower()
-    parts = [_digit36(c) for c in v] if len(v) == 3 else [int(v[i:i + 2]) for i in (0, 2, 4)]
+    parts = [int(c, 36) for c in v] if len(v) == 3 else [int(v[i:i + 2]) for i in (0, 2, 4)]
     meta.version = ".".join(str(p) for p in parts)
     meta.release = release_of(parts[0])
     number = int(m.group("number")[:3])

@@ -4,14 +4,14 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import zipfile
 
 import pytest
 
 from jobs.cli import main as cli
 from pipelines import lake
-from pipelines.demo.corpus import _tar_gz, arxiv_tarball, ARXIV_SOURCE, materialize
+from pipelines.demo.corpus import ARXIV_SOURCE, arxiv_tarball, materialize, tar_gz
 from pipelines.demo.standard_docx import build_docx
+from pipelines.standards.package import zip_bytes
 from pipelines.sources.clean_stage import CleanSpec, run_clean
 from pipelines.sources.ingest import SourcesSpec, arxiv_id, run_sources_ingest
 from pipelines.sources.measure_stage import MeasureSpec, run_measure
@@ -30,14 +30,11 @@ def raw(tmp_path):
         info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tf.addfile(info)
     (arxiv / "2411.00002.tar").write_bytes(buf.getvalue())
-    (arxiv / "2411.00003.tar.gz").write_bytes(_tar_gz({"main.tex": b"\\documentclass{article}\\begin{document}"
+    (arxiv / "2411.00003.tar.gz").write_bytes(tar_gz({"main.tex": b"\\documentclass{article}\\begin{document}"
                                                         + b"{" * 10000 + b"x" + b"}" * 9000 + b"\\end{document}"}))
-    bomb = io.BytesIO()
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("38000-i00.docx", b"\x00" * (64 << 20))
-    (raw["standards"] / "38000-i00.zip").write_bytes(bomb.getvalue())
-    with zipfile.ZipFile(raw["standards"] / "38300-i10.zip", "w") as z:  # as 3GPP publishes: a zip of the docx
-        z.writestr("38300-i10.docx", build_docx())
+    (raw["standards"] / "38000-i00.zip").write_bytes(zip_bytes({"38000-i00.docx": b"\x00" * (64 << 20)}))
+    # as 3GPP publishes: a zip of the docx
+    (raw["standards"] / "38300-i10.zip").write_bytes(zip_bytes({"38300-i10.docx": build_docx()}))
     return raw
 
 

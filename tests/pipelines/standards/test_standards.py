@@ -1,10 +1,8 @@
 """3GPP specifications: safe reading, Word XML preparation, metadata, conversion and cleaning."""
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
-import zipfile
 
 import pytest
 
@@ -13,7 +11,7 @@ from pipelines.latex.archive import ArchiveRefused, ExtractLimits
 from pipelines.latex.commands import CommandRules
 from pipelines.standards.clean import ConvertLimits, StandardsRules, clean_standard, raw_latex
 from pipelines.standards.convert import ConverterMissing, soffice_path
-from pipelines.standards.package import WordFile, read_standard_bytes
+from pipelines.standards.package import WordFile, read_standard_bytes, zip_bytes
 from pipelines.standards.spec_meta import from_cover, from_file_name, rejoin_split_tokens
 
 needs_soffice = pytest.mark.skipif(shutil.which("soffice") is None,
@@ -29,14 +27,6 @@ def rules():
 def demo(rules):
     [word] = read_standard_bytes(build_docx(), "38331-i40.docx")
     return clean_standard(word, *rules)
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
 
 
 def test_demo_spec_keeps_clauses_and_equations_and_drops_the_rest(demo):
@@ -98,7 +88,7 @@ def test_split_runs_are_rejoined():
 
 
 def test_a_zip_as_published_holds_the_docx(rules):
-    [word] = read_standard_bytes(_zip({"38331-i40.docx": build_docx()}), "38331-i40.zip")
+    [word] = read_standard_bytes(zip_bytes({"38331-i40.docx": build_docx()}), "38331-i40.zip")
     assert (word.name, word.kind) == ("38331-i40.docx", "docx")
     assert clean_standard(word, *rules).meta.version == "18.4.0"
 
@@ -117,8 +107,8 @@ def test_hostile_or_broken_docx_is_refused_with_a_reason(rules, variant, reason)
 
 @pytest.mark.parametrize("data, name, reason", [
     (b"\x00\x01binary junk" * 100, "38331-i40.docx", "not_a_word_file"),
-    (_zip({"readme.txt": b"hello"}), "38331-i40.zip", "no_word_document"),
-    (_zip({"../../etc/38331-i40.docx": build_docx()}), "38331-i40.zip", "unsafe_path"),
+    (zip_bytes({"readme.txt": b"hello"}), "38331-i40.zip", "no_word_document"),
+    (zip_bytes({"../../etc/38331-i40.docx": build_docx()}), "38331-i40.zip", "unsafe_path"),
     (b"PK\x03\x04" + b"\x00" * 200, "38331-i40.zip", "damaged_archive"),
 ])
 @pytest.mark.timeout(60)  # refused within a bounded time, never a hang
@@ -130,7 +120,7 @@ def test_bad_files_are_refused(data, name, reason):
 
 @pytest.mark.timeout(60)  # refused within a bounded time, never a hang
 def test_zip_bomb_is_refused_before_inflating():
-    bomb = _zip({"38331-i40.docx": b"\x00" * (20 << 20)})  # 20 MiB of zeros packs to ~20 KiB
+    bomb = zip_bytes({"38331-i40.docx": b"\x00" * (20 << 20)})  # 20 MiB of zeros packs to ~20 KiB
     with pytest.raises(ArchiveRefused) as exc:
         read_standard_bytes(bomb, "bomb.zip", ExtractLimits(max_ratio=100.0))
     assert exc.value.reason == "decompression_limit" and "declared" in exc.value.detail
