@@ -14,6 +14,8 @@
     telelake clean latex 2411.01234.tar.gz [--report]          # print one cleaned arXiv source
     telelake clean standards 38331-i40.docx [--report]         # print one cleaned 3GPP spec
     telelake clean measure --conf conf/clean/measure.yaml      # cross-entropy cleanliness, raw vs cleaned
+    telelake ingest --conf conf/ingest/slimpajama.yaml          # general replay data (category general)
+    telelake assemble --conf conf/gold/tele_data.yaml          # silver verdicts + dedup → gold.tele_data
     telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
     telelake lake vacuum bronze.wikipedia [--retention-hours 168] [--dry-run]
     telelake lake pin bronze.wikipedia 3 --holder release:v1
@@ -65,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     ing.set_defaults(func=lambda a: _run_job("jobs.ingest" if a.kind == "documents" else "jobs.ingest_sources", a))
 
     for name, module, help_ in (("judge", "jobs.judge", "LLM relevance judge: keyword pool → silver.relevance"),
-                                ("cascade", "jobs.cascade", "distilled classifier + LLM on its uncertain band")):
+                                ("cascade", "jobs.cascade", "distilled classifier + LLM on its uncertain band"),
+                                ("assemble", "jobs.assemble", "silver verdicts + dedup → gold.tele_data")):
         j = sub.add_parser(name, help=help_)
         _job_args(j)
         j.set_defaults(func=lambda a, m=module: _run_job(m, a))

@@ -1,12 +1,14 @@
 """Table contracts: the Arrow schema, key, partitioning and description of every lake table."""
 from schemas.contract import SchemaMismatchError, TableContract, check_compatible
 from schemas.documents import CATEGORIES, DOCUMENT_SCHEMA, bronze_contract
+from schemas.gold import DEDUP, GENERAL_REPLAY, TELE_DATA, TELE_DATA_IDS
 from schemas.keyword_hits import KEYWORD_HITS
 from schemas.llm import CASCADE, LLM_RESULTS, RELEVANCE
 from schemas.rejected import REJECTED
 from schemas.sources import CLEANED, SOURCES_SUFFIX, sources_contract, sources_table
 
-_FIXED = {c.name: c for c in (CASCADE, CLEANED, KEYWORD_HITS, LLM_RESULTS, RELEVANCE, REJECTED)}
+_FIXED = {c.name: c for c in (CASCADE, CLEANED, DEDUP, GENERAL_REPLAY, KEYWORD_HITS, LLM_RESULTS, RELEVANCE, REJECTED,
+                               TELE_DATA, TELE_DATA_IDS)}
 
 
 def contract_for(name: str) -> TableContract:
@@ -22,5 +24,5 @@ def contract_for(name: str) -> TableContract:
                    f"bronze.<source>{SOURCES_SUFFIX}")
 
 
-__all__ = ["CASCADE", "CATEGORIES", "CLEANED", "SOURCES_SUFFIX", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
+__all__ = ["CASCADE", "CATEGORIES", "CLEANED", "DEDUP", "GENERAL_REPLAY", "TELE_DATA", "TELE_DATA_IDS", "SOURCES_SUFFIX", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
            "TableContract", "bronze_contract", "check_compatible", "contract_for", "sources_contract", "sources_table"]

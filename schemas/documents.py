@@ -5,7 +5,8 @@ import pyarrow as pa
 
 from schemas.contract import TableContract
 
-CATEGORIES = ("wiki", "web", "arxiv", "standard", "other")
+CATEGORIES = ("wiki", "web", "arxiv", "standard", "general", "other")
+"""Tele-Data's four, general-purpose replay data (SlimPajama-style), and other."""
 
 DOCUMENT_SCHEMA = pa.schema([
     pa.field("doc_id", pa.string(), nullable=False),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Format = Literal["wikipedia_parquet", "refinedweb_parquet", "parquet", "jsonl", "teledata_jsonl", "warc"]
+Format = Literal["wikipedia_parquet", "refinedweb_parquet", "parquet", "jsonl", "teledata_jsonl", "slimpajama_jsonl", "warc"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,8 +31,10 @@ PRESETS: dict[str, FieldMap] = {
     "jsonl": FieldMap(),
     "teledata_jsonl": FieldMap(text="content", id="id", url=None, title=None, category="category",
                                metadata="metadata"),
+    # SlimPajama / RedPajama: {"text": ..., "meta": {"redpajama_set_name": "RedPajamaC4"}}
+    "slimpajama_jsonl": FieldMap(text="text", id=None, url=None, title=None, metadata="meta"),
     "warc": FieldMap(),
 }
 
 PARQUET_FORMATS = {"wikipedia_parquet", "refinedweb_parquet", "parquet"}
-JSONL_FORMATS = {"jsonl", "teledata_jsonl"}
+JSONL_FORMATS = {"jsonl", "teledata_jsonl", "slimpajama_jsonl"}

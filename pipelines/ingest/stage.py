@@ -28,7 +28,7 @@ class IngestSpec:
     source: str
     """Source name; the bronze table is bronze.<source>."""
     category: str
-    """Tele-Data category of the source's documents: wiki | web | arxiv | standard | other."""
+    """Tele-Data category of the source's documents: wiki | web | arxiv | standard, general (replay data) or other."""
     format: Format
     paths: list[str]
     """Files, folders (searched recursively) or local glob patterns."""

@@ -105,31 +105,34 @@ def read_polars(cfg: LakeConfig, name: str, **at):
     return pl.scan_pyarrow_dataset(dataset(cfg, name, **at))
 
 
-def data_files(cfg: LakeConfig, name: str, **at) -> list[dict]:
-    """One record per data file of the table version: uri, partition values (as strings), size."""
+def data_files(cfg: LakeConfig, name: str, *, where: dict[str, str] | None = None, **at) -> list[dict]:
+    """One record per data file of the table version: uri, partition values (as strings), size.
+    `where` keeps the files of one partition, e.g. {"source": "wikipedia"}."""
     table = load(cfg, name, **at)
     base = table_uri(cfg, name)
     actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
     files = []
     for a in actions:
         parts = {k.removeprefix("partition."): v for k, v in a.items() if k.startswith("partition.")}
+        if where and any(parts.get(k) != v for k, v in where.items()):
+            continue
         files.append({"uri": f"{base}/{unquote(a['path'])}", "partition_values": json.dumps(parts),
                       "num_records": a.get("num_records") or 0, "size": a.get("size_bytes") or 0})
     return sorted(files, key=lambda f: f["uri"])
 
 
 def read_spark(spark, cfg: LakeConfig, name: str, *, columns: list[str] | None = None,
-               contract: TableContract | None = None, **at):
+               contract: TableContract | None = None, files: list[dict] | None = None, **at):
     """A Spark DataFrame over the table version; one task per data file.
 
     Tasks read the Parquet files with pyarrow, so local folders and object stores take the same
     path and no Delta jars are needed. With the delta-spark connector on the classpath, the
-    connector reads instead.
+    connector reads instead. `files` (records from `data_files`) restricts the read to those files.
     """
     from pipelines.spark import has_delta_connector
 
     contract = contract or contract_for(name)
-    if has_delta_connector(spark):
+    if has_delta_connector(spark) and files is None:
         reader = spark.read.format("delta")
         if at.get("version") is not None:
             reader = reader.option("versionAsOf", at["version"])
@@ -138,7 +141,7 @@ def read_spark(spark, cfg: LakeConfig, name: str, *, columns: list[str] | None =
         df = reader.load(table_uri(cfg, name))
         return df.select(*columns) if columns else df
     return map_table(spark, cfg, name, None, project_schema(contract.schema, columns), contract=contract,
-                     columns=columns, **at)
+                     columns=columns, files=files, **at)
 
 
 def map_table(spark, cfg: LakeConfig, name: str, fn: BatchFn | None, out_schema: pa.Schema, *,

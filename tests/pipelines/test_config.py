@@ -50,10 +50,11 @@ def test_missing_required_key(tmp_path):
 @pytest.mark.parametrize("conf, job", [
     ("conf/keyword_filter.yaml", "jobs.keyword_filter:KeywordJobConfig"),
     *[(f"conf/ingest/{n}.yaml", "jobs.ingest:IngestJobConfig") for n in ("wikipedia", "refinedweb", "commoncrawl_warc",
-                                                                          "teledata")],
+                                                                          "teledata", "slimpajama")],
     *[(f"conf/ingest/{n}.yaml", "jobs.ingest_sources:SourcesJobConfig") for n in ("arxiv", "standards")],
     *[(f"conf/clean/{n}.yaml", "jobs.clean:CleanJobConfig") for n in ("arxiv", "standards")],
     ("conf/clean/measure.yaml", "jobs.measure:MeasureJobConfig"),
+    ("conf/gold/tele_data.yaml", "jobs.assemble:AssembleJobConfig"),
 ])
 def test_shipped_confs_load(conf, job):
     import importlib

@@ -1,0 +1,1 @@
+"""Gold tables: Tele-Data assembly (inclusion, dedup, ids, general replay) in the public layout."""
