@@ -16,8 +16,12 @@
     telelake clean measure --conf conf/clean/measure.yaml      # cross-entropy cleanliness, raw vs cleaned
     telelake ingest --conf conf/ingest/slimpajama.yaml          # general replay data (category general)
     telelake assemble --conf conf/gold/tele_data.yaml          # silver verdicts + dedup → gold.tele_data
+    telelake release create NAME [--conf conf/release.yaml]    # gated, immutable, checksummed
+    telelake release list | show NAME | diff A B | verify NAME
+    telelake release export NAME --out DIR [--format jsonl|parquet]   # public Tele-Data layout
     telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
-    telelake lake vacuum bronze.wikipedia [--retention-hours 168] [--dry-run]
+    telelake lake vacuum bronze.wikipedia [--retention-hours 168] [--dry-run]   # keeps released files
+    telelake lake cleanup-logs gold.tele_data [--retention-hours 168]
     telelake lake pin bronze.wikipedia 3 --holder release:v1
     telelake package                                # dist/telelake.zip for spark-submit --py-files
 """
@@ -98,8 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     cl.add_argument("--report", action="store_true", help="print the quality checks and metadata to stderr")
     cl.set_defaults(func=_clean)
 
-    lk = sub.add_parser("lake", help="table history, vacuum and release pins")
-    lk.add_argument("action", choices=["history", "vacuum", "pin", "unpin", "pins"])
+    rel = sub.add_parser("release", help="gated, immutable releases: create, list, show, diff, verify, export")
+    from jobs.release import add_arguments as release_arguments
+    release_arguments(rel)
+    rel.set_defaults(func=_release)
+
+    lk = sub.add_parser("lake", help="table history, vacuum, log cleanup and release pins")
+    lk.add_argument("action", choices=["history", "vacuum", "cleanup-logs", "pin", "unpin", "pins"])
     lk.add_argument("table", help="zone.table, e.g. bronze.wikipedia")
     lk.add_argument("version", nargs="?", type=int, help="version (pin/unpin)")
     lk.add_argument("--conf", default=None, help="conf with a lake section (default conf/telelake.yaml)")
@@ -214,11 +223,17 @@ def _lake(args) -> int:
             t.add_row(str(h.get("version")), when, h.get("operation", ""), batch, h.get("telelake.job", ""))
         console.print(t)
     elif args.action == "vacuum":
-        deleted = lake.vacuum(cfg, args.table, retention_hours=args.retention_hours, dry_run=args.dry_run)
+        from pipelines.release.ops import protected_files
+
+        deleted = lake.vacuum(cfg, args.table, retention_hours=args.retention_hours, dry_run=args.dry_run,
+                              protect=protected_files(cfg, args.table))
         verb = "would delete" if args.dry_run else "deleted"
         console.print(f"vacuum {args.table}: {verb} {len(deleted)} files")
         for f in deleted:
             console.print(f"  {f}")
+    elif args.action == "cleanup-logs":
+        n = lake.cleanup_logs(cfg, args.table, retention_hours=args.retention_hours)
+        console.print(f"cleanup-logs {args.table}: deleted {n} log files older than {args.retention_hours} h")
     elif args.action in ("pin", "unpin"):
         if args.version is None:
             raise ValueError(f"`telelake lake {args.action}` needs a version: telelake lake {args.action} TABLE VERSION")
@@ -232,6 +247,12 @@ def _lake(args) -> int:
         for p in lake.pins(cfg, args.table):
             console.print(f"{p.table} v{p.version} held by {p.holder} since {p.pinned_at}")
     return 0
+
+
+def _release(args) -> int:
+    from jobs.release import run
+
+    return run(args)
 
 
 def _package(args) -> int:

@@ -193,7 +193,7 @@ def run_assemble(spark, cfg: lake.LakeConfig, spec: AssembleSpec, config_json: s
             F.lit(tag).alias("assembly"), F.lit(now).alias("assembled_at"))
         meta = {"telelake.job": JOB, "telelake.funnel": json.dumps(funnel), "telelake.config": config_json,
                 "telelake.summaries": json.dumps([json.loads(s.to_json()) for s in summaries.values()]),
-                "telelake.inputs": json.dumps(versions)}
+                "telelake.inputs": json.dumps(versions), "telelake.tokenizer": spec.tokenizer}
         ledger_rows = ledger.select(*[c for c in DEDUP.schema.names if c not in ("params", "assembly", "deduped_at")],
                                     F.lit(spec.dedup.to_json()).alias("params"), F.lit(tag).alias("assembly"),
                                     F.lit(now).alias("deduped_at"))

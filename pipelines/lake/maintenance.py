@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import pyarrow.fs as pafs
 
-from pipelines.lake.read import load
-from pipelines.lake.storage import LakeConfig, filesystem
+from urllib.parse import unquote
+
+from pipelines.lake.read import TableNotFoundError, load
+from pipelines.lake.storage import LakeConfig, filesystem, table_uri
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +76,48 @@ def pins(cfg: LakeConfig, name: str) -> list[Pin]:
 
 
 def vacuum(cfg: LakeConfig, name: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS,
-           dry_run: bool = False) -> list[str]:
+           dry_run: bool = False, protect: set[str] | None = None) -> list[str]:
     """Delete files no version within the retention window (nor any pinned version) needs.
 
     Runs delta-rs's full vacuum, which also finds files that were never committed (the Parquet
     files of a job killed before its commit). Files younger than the retention window are kept,
-    so a job still writing is safe when the window exceeds its run time.
+    so a job still writing is safe when the window exceeds its run time. `protect` (paths relative
+    to the table folder, e.g. every file a release manifest names) is never deleted, even when the
+    log entries of the version that added it are gone.
     """
     table = load(cfg, name)
-    keep = sorted({p.version for p in pins(cfg, name)})
-    deleted = table.vacuum(retention_hours=retention_hours, dry_run=dry_run,
-                           enforce_retention_duration=False, full=True, keep_versions=keep or None)
-    log.info("vacuum %s: %s %d files (retention %d h, pinned versions %s)", name,
-             "would delete" if dry_run else "deleted", len(deleted), retention_hours, keep or "none")
+    keep = []
+    for v in sorted({p.version for p in pins(cfg, name)}):
+        try:
+            load(cfg, name, version=v)
+            keep.append(v)
+        except TableNotFoundError:  # its log entries were cleaned up: `protect` carries its files
+            log.warning("vacuum %s: pinned version %d can no longer be loaded; keeping the files named in `protect`",
+                        name, v)
+    candidates = table.vacuum(retention_hours=retention_hours, dry_run=True,
+                              enforce_retention_duration=False, full=True, keep_versions=keep or None)
+    base = table_uri(cfg, name).rstrip("/") + "/"
+    deleted = [c for c in candidates if unquote(c.removeprefix(base)) not in (protect or set())]
+    if not dry_run and deleted:
+        fs, root = filesystem(base, cfg.storage_options)
+        for rel in deleted:
+            fs.delete_file(f"{root}/{unquote(rel.removeprefix(base))}")
+    log.info("vacuum %s: %s %d files (retention %d h, pinned versions %s, %d protected files)", name,
+             "would delete" if dry_run else "deleted", len(deleted), retention_hours, keep or "none",
+             len(protect or ()))
     return sorted(deleted)
+
+
+def cleanup_logs(cfg: LakeConfig, name: str, *, retention_hours: int = 720) -> int:
+    """Checkpoint the table and delete log entries older than `retention_hours` (Delta's
+    logRetentionDuration; 30 days by default). Older versions can then no longer be loaded through
+    the log; released versions stay readable through their manifests, which list every file, and
+    `vacuum(protect=…)` keeps those files. Returns the number of log files deleted."""
+    table = load(cfg, name)
+    table.alter.set_table_properties({"delta.logRetentionDuration": f"interval {retention_hours} hours"},
+                                     raise_if_not_exists=False)
+    table = load(cfg, name)
+    table.create_checkpoint()
+    deleted = table.cleanup_metadata()
+    log.info("cleanup_logs %s: deleted %s log files older than %d h", name, deleted, retention_hours)
+    return int(deleted or 0)

@@ -54,30 +54,30 @@ def dataset(cfg: LakeConfig, name: str, **at) -> pads.Dataset:
     table = load(cfg, name, **at)
     files = data_files(cfg, name, **at)
     schema = pa.schema(table.schema().to_arrow())
-    schema = pa.schema([pa.field(f.name, _plain(f.type), f.nullable) for f in schema])
+    schema = pa.schema([pa.field(f.name, plain_type(f.type), f.nullable) for f in schema])
     if not files:
         return pads.dataset(pa.table({f.name: pa.array([], f.type) for f in schema}, schema=schema))
     fs, _ = filesystem(files[0]["uri"], cfg.storage_options)
     paths = [filesystem(f["uri"], cfg.storage_options)[1] for f in files]
-    partitions = [_partition_expression(schema, json.loads(f["partition_values"])) for f in files]
+    partitions = [partition_expression(schema, json.loads(f["partition_values"])) for f in files]
     return pads.FileSystemDataset.from_paths(paths, schema=schema, format=pads.ParquetFileFormat(),
                                              filesystem=fs, partitions=partitions)
 
 
-def _plain(typ: pa.DataType) -> pa.DataType:
+def plain_type(typ: pa.DataType) -> pa.DataType:
     """delta-rs reports Arrow view/large types for some columns; the files hold plain ones."""
     if pa.types.is_string_view(typ) or pa.types.is_large_string(typ):
         return pa.string()
     if pa.types.is_binary_view(typ) or pa.types.is_large_binary(typ):
         return pa.binary()
     if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_list_view(typ):
-        return pa.list_(pa.field(typ.value_field.name, _plain(typ.value_type), typ.value_field.nullable))
+        return pa.list_(pa.field(typ.value_field.name, plain_type(typ.value_type), typ.value_field.nullable))
     if pa.types.is_struct(typ):
-        return pa.struct([pa.field(f.name, _plain(f.type), f.nullable) for f in typ])
+        return pa.struct([pa.field(f.name, plain_type(f.type), f.nullable) for f in typ])
     return typ
 
 
-def _partition_expression(schema: pa.Schema, values: dict) -> pads.Expression:
+def partition_expression(schema: pa.Schema, values: dict) -> pads.Expression:
     expr = pads.scalar(True)
     for col, value in values.items():
         field = pads.field(col)

@@ -55,6 +55,7 @@ def test_missing_required_key(tmp_path):
     *[(f"conf/clean/{n}.yaml", "jobs.clean:CleanJobConfig") for n in ("arxiv", "standards")],
     ("conf/clean/measure.yaml", "jobs.measure:MeasureJobConfig"),
     ("conf/gold/tele_data.yaml", "jobs.assemble:AssembleJobConfig"),
+    ("conf/release.yaml", "jobs.release:ReleaseJobConfig"),
 ])
 def test_shipped_confs_load(conf, job):
     import importlib

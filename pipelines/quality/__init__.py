@@ -1,0 +1,1 @@
+"""Data-quality gate: great-expectations suites over compact profiles of the gold tables."""
