@@ -1,5 +1,6 @@
-"""Turn corpus.yaml into the raw files the ingest jobs read (Parquet, JSONL, WARC), plus the arXiv
-source (a .tar.gz of corpus/arxiv/2411.01234 and its listing) and the 3GPP-like .docx specs."""
+"""Turn corpus.yaml into the raw files the ingest jobs read (Parquet, JSONL, WARC, SlimPajama-style
+JSONL), plus the arXiv source (a .tar.gz of corpus/arxiv/2411.01234 and its listing) and the 3GPP-like
+.docx specs."""
 from __future__ import annotations
 
 import gzip
@@ -29,7 +30,7 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
     """
     corpus = load_corpus()
     out = {name: raw_dir / name for name in ("wikipedia", "refinedweb", "forum", "commoncrawl", "arxiv",
-                                             "arxiv_listing", "standards")}
+                                             "arxiv_listing", "standards", "slimpajama")}
     for folder in out.values():
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -56,6 +57,8 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
     _write_bytes(out["forum"] / "posts.jsonl", data)
 
     _write_bytes(out["commoncrawl"] / "crawl-sample.warc.gz", _warc(corpus["warc"]))
+    general = [json.dumps({"text": p["text"], "meta": {"redpajama_set_name": p["set"]}}) for p in corpus["slimpajama"]]
+    _write_bytes(out["slimpajama"] / "slimpajama-sample.jsonl", ("\n".join(general) + "\n").encode())
 
     from pipelines.demo.standard_docx import build_docx
 

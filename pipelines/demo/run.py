@@ -3,7 +3,9 @@
 raw files → ingest (4 sources, bad records quarantined) → bronze → keyword filter → silver ledger
 → LLM relevance judge (embedded SmolLM2) on the keyword pool → silver.relevance → distilled cascade;
 arXiv source and 3GPP .docx → bronze.*_sources → LaTeX cleaning → silver.cleaned → cleanliness
-measure; then a summary of every table, its version and the per-source accounting.
+measure; general replay data → bronze.slimpajama; assembly (inclusion verdicts, dedup, ids) →
+gold.tele_data + gold.general_replay → release demo-v1 through the data-quality gate; then a summary
+of every table, its version and the per-source accounting, and where the release report is.
 """
 from __future__ import annotations
 
@@ -15,14 +17,19 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines import lake
+from pipelines import config
 from pipelines.config import SHIPPED_CONF
 from pipelines.demo.corpus import materialize
+from pipelines.gold.assemble import AssembleSpec, GeneralReplay, run_assemble
+from pipelines.gold.inclusion import GoldSource, LengthBounds
 from pipelines.filters.keyword_stage import KeywordSpec, run_keywords
 from pipelines.ingest.stage import IngestSpec, run_ingest
 from pipelines.llm.backend import BackendConfig
 from pipelines.llm.cascade import CascadeSpec, run_cascade
 from pipelines.llm.distilled import ClassifierParams
 from pipelines.llm.judge import JudgeSpec, run_judge
+from pipelines.release.create import ReleaseSpec, create_release
+from pipelines.release.store import release_path
 from pipelines.sources.clean_stage import CleanSpec, run_clean
 from pipelines.sources.ingest import SourcesSpec, run_sources_ingest
 from pipelines.sources.measure_stage import MeasureSpec, run_measure
@@ -87,10 +94,33 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
     console.print(f"cleanliness ({measure.documents} documents, hardest 10% of tokens): raw mean "
                   f"{measure.raw.tail_mean:.2f} std {measure.raw.tail_std:.2f} → cleaned mean "
                   f"{measure.cleaned.tail_mean:.2f} std {measure.cleaned.tail_std:.2f}; report {measure.report}")
-    _print_summary(console, cfg, ingests + sources,
-                   keywords + [r.summary for r in judged] + [c.summary for c in cascaded] + cleaned)
+    general = run_ingest(spark, cfg, IngestSpec(source="slimpajama", category="general", format="slimpajama_jsonl",
+                                                paths=[str(raw["slimpajama"])]))
+    console.print(general.line())
+    assembled = run_assemble(spark, cfg, DEMO_ASSEMBLY, config_json=json.dumps({"demo": "assemble"}))
+    for s in assembled.summaries:
+        console.print(s.line())
+    spec = config.load_section(ReleaseSpec, _conf("release.yaml"), "release")
+    release = create_release(spark, cfg, DEMO_RELEASE, spec)
+    m = release.manifest
+    console.print(f"release {m['name']} {'created' if release.created else 'already exists (same content)'}: "
+                  + ", ".join(f"{c} {e['rows']:,} docs / {e['tokens']:,} tokens" for c, e in m["categories"].items()))
+    _print_summary(console, cfg, ingests + sources + [general],
+                   keywords + [r.summary for r in judged] + [c.summary for c in cascaded] + cleaned
+                   + assembled.summaries)
+    console.print(f"[bold]release report[/]: {release_path(cfg, m['name'], m['report'])}")
     return {"ingest": ingests, "keywords": keywords, "judge": judged, "cascade": cascaded, "sources": sources,
-            "clean": cleaned, "measure": measure}
+            "clean": cleaned, "measure": measure, "general": general, "assemble": assembled, "release": release}
+
+
+DEMO_RELEASE = "demo-v1"
+# The shipped conf's sources plus the demo's two extra web sources. The replay share is 20% here: 5%
+# of a corpus this small is a fraction of one document.
+DEMO_ASSEMBLY = AssembleSpec(
+    sources=[GoldSource(source="standards", input="cleaned"), GoldSource(source="arxiv", input="cleaned"),
+             GoldSource(source="wikipedia"), GoldSource(source="refinedweb"), GoldSource(source="forum"),
+             GoldSource(source="commoncrawl")],
+    length=LengthBounds(min_chars=200), general=GeneralReplay(source="slimpajama", share=0.2))
 
 
 DEMO_THRESHOLD = 0.3

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from pipelines import lake
 from pipelines.dedup.stage import SIGNATURE_FIELDS, DedupSpec, dedup, signature_columns
-from pipelines.gold.inclusion import STAGES, GoldSource, LengthBounds, decisions, lineage_json
+from pipelines.gold.inclusion import GoldSource, LengthBounds, decisions, lineage_json
 from pipelines.gold.layout import dumps, public_metadata, recency
 from pipelines.gold.tokens import DEFAULT_TOKENIZER, count_tokens, resolve_tokenizer
 from pipelines.ingest.parse import utc_now
@@ -157,7 +157,7 @@ def run_assemble(spark, cfg: lake.LakeConfig, spec: AssembleSpec, config_json: s
                 tele_chars += c["chars"] or 0
             else:
                 s.dropped[f"{c['dropped_at']}:{c['reason']}"] += c["n"]
-        funnel[src.source] = _funnel(s.read, counts)
+        funnel[src.source] = _funnel(s.read, counts, src.stages)
         keys = frozenset(r["key"] for r in d.where(F.col("dropped_at").isNull()).select("key").collect())
         candidates.append(_scan(spark, cfg, src, priority, keys, tokenizer, spec.dedup).join(
             d.select("doc_id", "lineage"), "doc_id"))
@@ -217,9 +217,9 @@ def run_assemble(spark, cfg: lake.LakeConfig, spec: AssembleSpec, config_json: s
     return AssembleResult(tag, list(summaries.values()), funnel, tables)
 
 
-def _funnel(read: int, counts) -> dict[str, int]:
+def _funnel(read: int, counts, stages: tuple[str, ...]) -> dict[str, int]:
     out, left = {"read": read}, read
-    for stage in STAGES[:-1]:
+    for stage in stages:
         left -= sum(c["n"] for c in counts if c["dropped_at"] == stage)
         out[stage] = left
     return out

@@ -17,7 +17,8 @@ from pipelines import lake
 from schemas import CASCADE, CLEANED, KEYWORD_HITS, RELEVANCE, sources_table
 
 STAGES = ("keyword", "relevance", "clean", "length", "dedup")
-"""Funnel stages after `read`, in order; a document dropped at one never reaches the next."""
+"""Funnel stages after `read`, in order; a document dropped at one never reaches the next. A source
+goes through the ones its conf applies (`GoldSource.stages`) and then dedup."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +49,12 @@ class GoldSource:
             object.__setattr__(self, "relevance", "none")
         if self.min_p_yes is not None and not 0.0 <= self.min_p_yes <= 1.0:
             raise ValueError(f"min_p_yes {self.min_p_yes} must be within [0, 1]")
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The inclusion stages this source goes through, in order (dedup follows)."""
+        return tuple(s for s, on in (("keyword", self.keyword), ("relevance", self.relevance != "none"),
+                                     ("clean", self.input == "cleaned"), ("length", True)) if on)
 
     @property
     def table(self) -> str:

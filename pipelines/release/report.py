@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FUNNEL_STAGES = ("read", "keyword", "relevance", "clean", "length", "dedup")
+FUNNEL_STAGES = ("read", "sample", "keyword", "relevance", "clean", "length", "dedup")
+"""`sample`: the general replay sample; a source shows only the stages its conf applies."""
 
 
 def _funnels(manifest: dict) -> dict[str, dict[str, int]]:
@@ -32,18 +33,16 @@ def write_report(out: Path, manifest: dict, profiles: dict[str, pd.DataFrame]) -
     released = pd.concat(profiles.values(), ignore_index=True) if profiles else pd.DataFrame()
 
     if funnels:
-        fig, ax = plt.subplots(figsize=(8, 0.6 + 0.45 * len(funnels)))
-        names = list(funnels)
-        stages = [s for s in FUNNEL_STAGES if any(s in f for f in funnels.values())] + ["released"]
-        for i, stage in enumerate(stages):
-            vals = [funnels[n].get(stage, funnels[n].get("dedup", 0)) if stage == "released"
-                    else funnels[n].get(stage, funnels[n].get("sample", np.nan)) for n in names]
-            ax.barh(np.arange(len(names)) + i * 0.8 / len(stages), vals, height=0.8 / len(stages), label=stage)
-        ax.set_yticks(np.arange(len(names)) + 0.4 - 0.4 / len(stages), names)
-        ax.set_xscale("symlog")
-        ax.set_xlabel("documents (symlog)")
-        ax.legend(fontsize=7, ncol=len(stages))
-        ax.set_title(f"{manifest['name']}: documents remaining after each stage")
+        fig, ax = plt.subplots(figsize=(8, 4))
+        stages = [st for st in FUNNEL_STAGES if any(st in f for f in funnels.values())]
+        for n, f in funnels.items():
+            xs = [i for i, st in enumerate(stages) if st in f]
+            ax.plot(xs, [max(f[stages[i]], 0.8) for i in xs], marker="o", label=f"{n} ({f['dedup']:,} released)")
+        ax.set_xticks(range(len(stages)), [("dedup = released" if st == "dedup" else st) for st in stages])
+        ax.set_yscale("log")
+        ax.set_ylabel("documents remaining (log)")
+        ax.legend(fontsize=7, loc="lower left")
+        ax.set_title(f"{manifest['name']}: funnel per source")
         fig.tight_layout()
         fig.savefig(out / "funnel.png", dpi=110)
         plt.close(fig)
@@ -85,17 +84,15 @@ def write_report(out: Path, manifest: dict, profiles: dict[str, pd.DataFrame]) -
               "| category | documents | text MB | tokens | share of tokens |", "|---|---:|---:|---:|---:|"]
     total = sum(c["tokens"] for c in cats.values()) or 1
     for cat, c in cats.items():
-        lines.append(f"| {cat} | {c['rows']:,} | {c['chars'] / 1e6:.2f} | {c['tokens']:,} | {100 * c['tokens'] / total:.1f}% |")
+        lines.append(f"| {cat} | {c['rows']:,} | {c['chars'] / 1e6:.3f} | {c['tokens']:,} | {100 * c['tokens'] / total:.1f}% |")
     lines.append(f"| **total** | {sum(c['rows'] for c in cats.values()):,} | "
-                 f"{sum(c['chars'] for c in cats.values()) / 1e6:.2f} | {total:,} | 100% |")
+                 f"{sum(c['chars'] for c in cats.values()) / 1e6:.3f} | {total:,} | 100% |")
     if funnels:
-        stages = list(FUNNEL_STAGES)
-        lines += ["", "## Funnel per source", "", "Documents remaining after each stage (`sample`: the general "
-                  "replay sample).", "", "| source | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages)]
+        stages = [st for st in FUNNEL_STAGES if any(st in f for f in funnels.values())]
+        lines += ["", "## Funnel per source", "", "Documents remaining after each stage the source goes through "
+                  "(`sample`: the general replay sample; `dedup`: released).", "", "| source | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages)]
         for n, f in funnels.items():
-            lines.append(f"| {n} | " + " | ".join(f"{f[s]:,}" if s in f else ("sample " + f"{f['sample']:,}"
-                                                                                if s == "keyword" and "sample" in f else "–")
-                                                for s in stages) + " |")
+            lines.append(f"| {n} | " + " | ".join(f"{f[s]:,}" if s in f else "–" for s in stages) + " |")
         lines += ["", "![funnel](funnel.png)"]
     lines += ["", "## Data-quality suites", "", "| suite | table version | expectations | passed | Data Docs |",
               "|---|---:|---:|---|---|"]

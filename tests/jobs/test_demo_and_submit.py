@@ -32,14 +32,29 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     clean = {s.source: s for s in out["clean"]}
     assert (clean["arxiv"].kept, clean["standards"].kept, clean["standards"].rejected) == (1, 1, {"xml_entity": 1})
     assert out["measure"].documents == 2 and Path(out["measure"].report).is_file()
+    assert out["general"].kept == 12
+    assembled = {s.source: s for s in out["assemble"].summaries}
+    assert {n: s.kept for n, s in assembled.items() if n != "slimpajama"} == {
+        "standards": 1, "arxiv": 1, "wikipedia": 2, "refinedweb": 1, "forum": 0, "commoncrawl": 0}
+    assert assembled["wikipedia"].dropped == {"keyword:no_keyword": 3, "relevance:llm_no": 3}
+    assert 1 <= assembled["slimpajama"].kept < 12
+    release = out["release"]
+    assert release.created and all(s["success"] for s in release.manifest["suites"])
+    assert set(release.manifest["categories"]) == {"arxiv", "standard", "wiki", "web", "general"}
     cfg = lake.LakeConfig(root=str(tmp_path / "demo" / "lake"))
+    from pipelines.release.ops import verify
+    from pipelines.release.store import release_path
+    assert Path(release_path(cfg, "demo-v1", release.report)).is_file() and verify(cfg, "demo-v1") == []
     versions = {t: lake.load(cfg, t).version() for t in ("bronze.forum", "silver.keyword_hits", "quarantine.rejected",
-                                                            "bronze.arxiv_sources", "silver.cleaned")}
+                                                            "bronze.arxiv_sources", "silver.cleaned", "gold.tele_data",
+                                                            "gold.tele_data_ids", "silver.dedup")}
     again = run_demo(tmp_path / "demo")
     assert all(s.already_committed for s in again["ingest"] + again["keywords"] + again["sources"] + again["clean"])
     assert all(r.summary.already_committed and r.model_calls == 0 for r in again["judge"])
     assert again["cascade"][0].classifier_id == cascade.classifier_id and again["cascade"][0].llm_calls == 0
     assert {t: lake.load(cfg, t).version() for t in versions} == versions
+    assert again["assemble"].already_committed and not again["release"].created
+    assert again["release"].manifest == release.manifest
 
 
 def test_job_runs_under_spark_submit(tmp_path):
