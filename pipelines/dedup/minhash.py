@@ -18,6 +18,8 @@ import numpy as np
 MERSENNE = np.uint64((1 << 61) - 1)
 MAX_HASH = np.uint64(0xFFFFFFFF)
 _WORD = re.compile(r"\w+", re.UNICODE)
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+"""Combining marks left by NFKD (accents): removed so that "café" and "cafe" are one word."""
 _BASE = np.uint64(1_000_003)
 
 
@@ -42,22 +44,38 @@ class MinHashParams:
 
 def normalize(text: str) -> list[str]:
     """Lower-cased words, accents folded, punctuation and spacing ignored."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.lower()
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
     return _WORD.findall(text)
 
 
-def _word_hashes(words: list[str]) -> np.ndarray:
-    return np.fromiter((int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
-                        for w in words), dtype=np.uint64, count=len(words))
+def _word_hash(w: str) -> int:
+    return int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
 
 
-def shingles(text: str, ngram: int) -> np.ndarray:
-    """Unique 32-bit hashes of the word n-grams (a shorter text is one shingle of all its words)."""
-    words = normalize(text)
+class WordHashes(dict):
+    """word → stable 64-bit hash, computed on first use. One per batch of documents: word frequencies
+    are Zipfian, so most lookups hit."""
+
+    def __missing__(self, word: str) -> int:
+        h = self[word] = _word_hash(word)
+        return h
+
+
+def _word_hashes(words: list[str], cache: WordHashes | None = None) -> np.ndarray:
+    return np.fromiter(map((cache if cache is not None else WordHashes()).__getitem__, words),
+                       dtype=np.uint64, count=len(words))
+
+
+def shingles(text: str, ngram: int, *, words: list[str] | None = None,
+             cache: WordHashes | None = None) -> np.ndarray:
+    """Unique 32-bit hashes of the word n-grams (a shorter text is one shingle of all its words).
+    `words`: the text already normalized."""
+    words = normalize(text) if words is None else words
     if not words:
         return np.zeros(0, dtype=np.uint64)
-    h = _word_hashes(words)
+    h = _word_hashes(words, cache)
     n = min(ngram, len(h))
     with np.errstate(over="ignore"):
         acc = np.zeros(len(h) - n + 1, dtype=np.uint64)
@@ -66,10 +84,11 @@ def shingles(text: str, ngram: int) -> np.ndarray:
     return np.unique((acc ^ (acc >> np.uint64(32))) & MAX_HASH)
 
 
-def signature(text: str, params: MinHashParams, coeffs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def signature(text: str, params: MinHashParams, coeffs: tuple[np.ndarray, np.ndarray] | None = None, *,
+              words: list[str] | None = None, cache: WordHashes | None = None) -> np.ndarray:
     """`num_hashes` MinHash values (uint32 range); all MAX for a text without words."""
     a, b = coeffs or params.coefficients()
-    sh = shingles(text, params.ngram)
+    sh = shingles(text, params.ngram, words=words, cache=cache)
     if sh.size == 0:
         return np.full(params.num_hashes, MAX_HASH, dtype=np.uint64)
     with np.errstate(over="ignore"):

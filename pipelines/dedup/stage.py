@@ -22,7 +22,7 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from pipelines.dedup.minhash import MinHashParams, band_keys, clusters, normalize, signature
+from pipelines.dedup.minhash import MinHashParams, WordHashes, band_keys, clusters, normalize, signature
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,20 @@ SIGNATURE_FIELDS = [
 ]
 
 
-def content_hash(text: str) -> str:
+def content_hash(text: str, words: list[str] | None = None) -> str:
     """sha256 (32 hex) of the normalized words: case, accents, punctuation and spacing do not count."""
-    return hashlib.sha256(" ".join(normalize(text)).encode()).hexdigest()[:32]
+    return hashlib.sha256(" ".join(normalize(text) if words is None else words).encode()).hexdigest()[:32]
 
 
 def signature_columns(texts: list[str], params: MinHashParams) -> list[pa.Array]:
     """content_hash, bands, sig for each text (the arrays of SIGNATURE_FIELDS)."""
     coeffs = params.coefficients()
+    cache = WordHashes()
     hashes, bands, sigs = [], [], []
     for text in texts:
-        hashes.append(content_hash(text))
-        sig = signature(text, params, coeffs)
+        words = normalize(text)
+        hashes.append(content_hash(text, words))
+        sig = signature(text, params, coeffs, words=words, cache=cache)
         bands.append(band_keys(sig, params))
         sigs.append(sig.astype(np.uint32).view(np.int32))
     flat = np.concatenate(sigs) if sigs else np.zeros(0, np.int32)

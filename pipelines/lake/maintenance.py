@@ -94,14 +94,28 @@ def vacuum(cfg: LakeConfig, name: str, *, retention_hours: int = DEFAULT_RETENTI
         except TableNotFoundError:  # its log entries were cleaned up: `protect` carries its files
             log.warning("vacuum %s: pinned version %d can no longer be loaded; keeping the files named in `protect`",
                         name, v)
-    candidates = table.vacuum(retention_hours=retention_hours, dry_run=True,
-                              enforce_retention_duration=False, full=True, keep_versions=keep or None)
-    base = table_uri(cfg, name).rstrip("/") + "/"
-    deleted = [c for c in candidates if unquote(c.removeprefix(base)) not in (protect or set())]
-    if not dry_run and deleted:
+    def run(dry: bool) -> list[str]:
+        return table.vacuum(retention_hours=retention_hours, dry_run=dry, enforce_retention_duration=False,
+                            full=True, keep_versions=keep or None)
+
+    if not protect:
+        deleted = run(dry_run)
+    else:
+        # delta-rs cannot be told to spare files: list what it would delete, keep the protected ones,
+        # delete the rest here (a path already gone is skipped).
+        base = table_uri(cfg, name).rstrip("/") + "/"
         fs, root = filesystem(base, cfg.storage_options)
-        for rel in deleted:
-            fs.delete_file(f"{root}/{unquote(rel.removeprefix(base))}")
+        deleted = []
+        for c in run(True):
+            rel = unquote(c.removeprefix(base)).strip("/")
+            if not rel or rel in protect:
+                continue
+            if not dry_run:
+                try:
+                    fs.delete_file(f"{root}/{rel}")
+                except FileNotFoundError:
+                    continue
+            deleted.append(rel)
     log.info("vacuum %s: %s %d files (retention %d h, pinned versions %s, %d protected files)", name,
              "would delete" if dry_run else "deleted", len(deleted), retention_hours, keep or "none",
              len(protect or ()))

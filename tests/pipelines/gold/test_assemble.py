@@ -38,7 +38,8 @@ def test_assemble_admits_dedups_and_numbers(spark, lake_cfg, gold_inputs):
     assert (by["webcrawl"].read, by["webcrawl"].kept) == (6, 3)
     assert by["webcrawl"].dropped == {"dedup:exact_duplicate": 1, "dedup:near_duplicate": 1, "length:too_short": 1}
     assert (by["arxiv"].read, by["arxiv"].kept, dict(by["arxiv"].dropped)) == (3, 2, {"clean:not_clean:floats": 1})
-    assert result.funnel["webcrawl"] == {"read": 6, "keyword": 6, "relevance": 6, "clean": 6, "length": 5, "dedup": 3}
+    assert result.funnel["webcrawl"] == {"read": 6, "keyword": 6, "relevance": 6, "length": 5, "dedup": 3}
+    assert result.funnel["arxiv"] == {"read": 3, "clean": 2, "length": 2, "dedup": 2}
 
     gold = _gold(lake_cfg)
     wiki_ids, web_ids = _source_ids(lake_cfg, "wikipedia"), _source_ids(lake_cfg, "webcrawl")
