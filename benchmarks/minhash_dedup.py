@@ -131,7 +131,7 @@ def main() -> None:
         from datatrove_minhash import run_datatrove
 
         dt = run_datatrove(str(corpus / "jsonl"), str(Path(args.data) / "datatrove_work"), tasks=args.workers,
-                           workers=args.workers, tokenizer="split")
+                           workers=args.workers, tokenizer="split", hash_fc="xxhash")
         from datatrove_minhash import _read_ids
 
         dt_removed = _read_ids(str(Path(args.data) / "datatrove_work" / "removed"))
