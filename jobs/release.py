@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs._common import Runtime, setup_logging
-from pipelines import config, lake
+from pipelines import config
 from pipelines.release.create import ReleaseRefused, ReleaseSpec, create_release
 from pipelines.release.ops import diff, export, verify
 from pipelines.release.store import ReleaseError, list_manifests, load_manifest, release_path

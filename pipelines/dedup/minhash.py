@@ -3,8 +3,8 @@
 Text → normalised words → word n-grams (`ngram`, FineWeb: 5) → 32-bit shingle hashes (a polynomial
 over stable per-word hashes, so no per-process salt) → `num_hashes` MinHash values from seeded
 universal hash functions → `bands` band keys of `rows` values each (FineWeb: 14 × 8 = 112). Two
-documents sharing any band key are candidates; candidates are joined into clusters with union-find,
-and each cluster keeps one document by a deterministic rule (`keep_order`).
+documents sharing any band key are candidates; candidates are joined into clusters with union-find;
+which document a cluster keeps is decided in Spark (`stage.py`, conf `keep_order`).
 """
 from __future__ import annotations
 
@@ -127,16 +127,3 @@ def clusters(pairs: list[tuple[str, str]]) -> dict[str, str]:
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
     return {x: find(x) for x in parent}
-
-
-def choose_kept(members: list[dict], keep_order: tuple[str, ...]) -> dict:
-    """The member a cluster keeps: by `keep_order` (fields, `-field` for descending), then doc_id."""
-    def key(m: dict) -> tuple:
-        out = []
-        for f in keep_order:
-            desc = f.startswith("-")
-            v = m.get(f.lstrip("-"))
-            out.append((v is None, -v if desc and isinstance(v, (int, float)) else v))
-        return (*out, m["doc_id"])
-
-    return min(members, key=key)

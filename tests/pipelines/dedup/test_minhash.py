@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from pipelines.dedup.minhash import (MinHashParams, band_keys, candidate_probability, choose_kept, clusters,
+from pipelines.dedup.minhash import (MinHashParams, band_keys, candidate_probability, clusters,
                                      jaccard_estimate, normalize, shingles, signature)
 from tests.conftest import ROOT, subprocess_env
 
@@ -61,15 +61,9 @@ def test_signatures_are_stable_across_processes():
     assert signature("", P).tolist() == [0xFFFFFFFF] * P.num_hashes
 
 
-def test_clusters_and_deterministic_keep():
+def test_clusters_join_connected_candidates_under_the_smallest_id():
     roots = clusters([("d3", "d1"), ("d2", "d3"), ("d9", "d8")])
     assert roots == {"d1": "d1", "d2": "d1", "d3": "d1", "d8": "d8", "d9": "d8"}
-    members = [{"doc_id": "b", "category": "web", "priority": 2, "chars": 10},
-               {"doc_id": "a", "category": "wiki", "priority": 1, "chars": 10},
-               {"doc_id": "c", "category": "wiki", "priority": 1, "chars": 50}]
-    assert choose_kept(members, ("priority", "-chars"))["doc_id"] == "c"
-    assert choose_kept(members, ("priority",))["doc_id"] == "a"  # ties → smallest doc_id
-    assert choose_kept(list(reversed(members)), ("priority",))["doc_id"] == "a"
 
 
 @pytest.mark.parametrize("n", [1000])
