@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from pipelines import lake
-from pipelines import config
+from pipelines import config, lake
 from pipelines.config import SHIPPED_CONF
 from pipelines.demo.corpus import materialize
-from pipelines.gold.assemble import AssembleSpec, GeneralReplay, run_assemble
-from pipelines.gold.inclusion import GoldSource, LengthBounds
 from pipelines.filters.keyword_stage import KeywordSpec, run_keywords
+from pipelines.gold.assemble import AssembleSpec, run_assemble
+from pipelines.gold.inclusion import GoldSource
 from pipelines.ingest.stage import IngestSpec, run_ingest
 from pipelines.llm.backend import BackendConfig
 from pipelines.llm.cascade import CascadeSpec, run_cascade
@@ -97,7 +97,7 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
     general = run_ingest(spark, cfg, IngestSpec(source="slimpajama", category="general", format="slimpajama_jsonl",
                                                 paths=[str(raw["slimpajama"])]))
     console.print(general.line())
-    assembled = run_assemble(spark, cfg, DEMO_ASSEMBLY, config_json=json.dumps({"demo": "assemble"}))
+    assembled = run_assemble(spark, cfg, _demo_assembly(), config_json=json.dumps({"demo": "assemble"}))
     for s in assembled.summaries:
         console.print(s.line())
     spec = config.load_section(ReleaseSpec, _conf("release.yaml"), "release")
@@ -114,13 +114,14 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
 
 
 DEMO_RELEASE = "demo-v1"
-# The shipped conf's sources plus the demo's two extra web sources. The replay share is 20% here: 5%
-# of a corpus this small is a fraction of one document.
-DEMO_ASSEMBLY = AssembleSpec(
-    sources=[GoldSource(source="standards", input="cleaned"), GoldSource(source="arxiv", input="cleaned"),
-             GoldSource(source="wikipedia"), GoldSource(source="refinedweb"), GoldSource(source="forum"),
-             GoldSource(source="commoncrawl")],
-    length=LengthBounds(min_chars=200), general=GeneralReplay(source="slimpajama", share=0.2))
+
+
+def _demo_assembly() -> AssembleSpec:
+    """The shipped conf/gold/tele_data.yaml plus the demo's two extra web sources. The replay share is
+    20% here: 5% of a corpus this small is a fraction of one document."""
+    spec = config.load_section(AssembleSpec, _conf("gold", "tele_data.yaml"), "assemble")
+    return replace(spec, sources=[*spec.sources, GoldSource(source="forum"), GoldSource(source="commoncrawl")],
+                   general=replace(spec.general, share=0.2))
 
 
 DEMO_THRESHOLD = 0.3

@@ -29,7 +29,7 @@ from pipelines.gold.layout import dumps, public_metadata, recency
 from pipelines.gold.tokens import DEFAULT_TOKENIZER, count_tokens, resolve_tokenizer
 from pipelines.ingest.parse import utc_now
 from pipelines.summary import JobSummary
-from schemas import CLEANED, DEDUP, GENERAL_REPLAY, TELE_DATA, TELE_DATA_IDS
+from schemas import CASCADE, CLEANED, DEDUP, GENERAL_REPLAY, KEYWORD_HITS, RELEVANCE, TELE_DATA, TELE_DATA_IDS
 from schemas.gold import GENERAL_CATEGORY
 
 log = logging.getLogger(__name__)
@@ -120,26 +120,27 @@ def _candidate_fn(*, priority: int, keys: frozenset[str], key_cols: tuple[str, .
     return run
 
 
-def _fingerprint(cfg: lake.LakeConfig, spec: AssembleSpec, tables: list[str], tokenizer: str) -> tuple[str, dict]:
-    versions = {t: (lake.open_table(cfg, t).version() if lake.open_table(cfg, t) else None) for t in sorted(set(tables))}
-    conf = json.dumps({"spec": repr(spec), "versions": versions, "tokenizer": tokenizer}, sort_keys=True)
+def _fingerprint(cfg: lake.LakeConfig, spec: AssembleSpec, tables: list[str]) -> tuple[str, dict]:
+    versions = {}
+    for t in sorted(set(tables)):
+        table = lake.open_table(cfg, t)
+        versions[t] = table.version() if table is not None else None
+    conf = json.dumps({"spec": repr(spec), "versions": versions, "tokenizer": spec.tokenizer}, sort_keys=True)
     return hashlib.sha256(conf.encode()).hexdigest()[:16], versions
 
 
 def run_assemble(spark, cfg: lake.LakeConfig, spec: AssembleSpec, config_json: str = "{}") -> AssembleResult:
-    from schemas import CASCADE, KEYWORD_HITS, RELEVANCE
-
-    tokenizer = resolve_tokenizer(spec.tokenizer)
     # gold.tele_data_ids is not an input: it only numbers new documents, and a run killed after
     # registering them must resume as the same batch (it then finds them registered, same ids).
     inputs = [s.table for s in spec.sources] + [KEYWORD_HITS.name, RELEVANCE.name, CASCADE.name, CLEANED.name]
     if spec.general:
         inputs.append(f"bronze.{spec.general.source}")
-    tag, versions = _fingerprint(cfg, spec, inputs, spec.tokenizer)
+    tag, versions = _fingerprint(cfg, spec, inputs)
     batch = lake.Batch(app_id=f"telelake.{JOB}.{tag}", version=1)
     done = lake.committed_version(cfg, TELE_DATA.name, batch)
     if done is not None:
         return _previous(cfg, batch, tag)
+    tokenizer = resolve_tokenizer(spec.tokenizer)  # may convert the embedded model once: not for a no-op rerun
     log.info("assemble %s: %d sources%s, inputs %s", tag, len(spec.sources),
              f" + general {spec.general.source}" if spec.general else "", versions)
 
@@ -210,6 +211,7 @@ def run_assemble(spark, cfg: lake.LakeConfig, spec: AssembleSpec, config_json: s
                                  mode="overwrite", metadata=meta)
         tables[r.table] = r.version
         ledger.unpersist()
+        new_ids.unpersist()
     finally:
         cands.unpersist()
     for s in summaries.values():
@@ -230,14 +232,12 @@ def _scan(spark, cfg: lake.LakeConfig, src: GoldSource, priority: int, keys: fro
     if src.input == "cleaned":
         table, cols, key_cols = CLEANED.name, ["doc_id", "source", "category", "source_id", "title", "text",
                                                 "metadata", "rules_version"], ("doc_id", "rules_version")
-        files = lake.data_files(cfg, table)
     else:
         table, cols, key_cols = f"bronze.{src.source}", ["doc_id", "source", "category", "source_id", "url", "title",
                                                           "text", "metadata"], ("doc_id",)
-        files = lake.data_files(cfg, table)
     fn = _candidate_fn(priority=priority, keys=keys, key_cols=key_cols, tokenizer=tokenizer, dedup_spec=dedup_spec,
                        general=False)
-    return lake.map_table(spark, cfg, table, fn, CANDIDATE, columns=cols, files=files, batch_rows=256)
+    return lake.map_table(spark, cfg, table, fn, CANDIDATE, columns=cols, batch_rows=256)
 
 
 def _general(spark, cfg: lake.LakeConfig, spec: AssembleSpec, priority: int, tele_chars: int, tokenizer: str):

@@ -8,7 +8,6 @@ duplicate rate, category shares) carries the table-level rules.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 
 import orjson
@@ -17,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import lake
+from pipelines.dedup.stage import content_hash
 from schemas.contract import TableContract
 from schemas.gold import PUBLIC_METADATA_KEYS
 
@@ -65,8 +65,7 @@ def profile_batch(batch: pa.RecordBatch, contract: TableContract) -> pa.RecordBa
         pa.array([not (c or "").strip() for c in content]),
         pa.array([bool(PREAMBLE.search(c or "")) for c in content]),
         pa.array([metadata_ok(c, m) for c, m in zip(cats, metas)]),
-        pa.array([hashlib.blake2b(" ".join((c or "").lower().split()).encode(), digest_size=12).hexdigest()
-                  for c in content]),
+        pa.array([content_hash(c or "") for c in content]),  # dedup's exact-duplicate key
     ]
     return pa.RecordBatch.from_arrays(cols + derived, schema=profile_schema(contract))
 
@@ -76,8 +75,7 @@ def table_profile(spark, cfg: lake.LakeConfig, contract: TableContract, version:
     schema = profile_schema(contract)
     frame = lake.map_table(spark, cfg, contract.name, lambda b: profile_batch(b, contract), schema,
                            contract=contract, version=version, batch_rows=2048)
-    rows = frame.toArrow() if hasattr(frame, "toArrow") else pa.Table.from_pandas(frame.toPandas())
-    return rows.cast(schema).to_pandas()
+    return frame.toArrow().cast(schema).to_pandas()
 
 
 def aggregates(profile: pd.DataFrame, categories: tuple[str, ...]) -> pd.DataFrame:

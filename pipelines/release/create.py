@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipelines import lake
+from pipelines.lake.storage import is_remote
 from pipelines.quality.suites import DEFAULT_RULES, SuiteRules
 from pipelines.quality.validate import SuiteResult, validate_table
 from pipelines.release.files import table_files
@@ -116,8 +117,10 @@ def _plan(cfg: lake.LakeConfig, spec: ReleaseSpec) -> dict[str, int]:
 
 
 def _config_hash(cfg: lake.LakeConfig, spec: ReleaseSpec, versions: dict[str, int]) -> tuple[str, dict]:
-    assembly = {t: {k: _commit_info(cfg, t, v).get(f"telelake.{k}") for k in ("config", "funnel", "inputs", "tokenizer")}
-                for t, v in versions.items()}
+    assembly = {}
+    for t, v in versions.items():
+        info = _commit_info(cfg, t, v)  # one history read per table
+        assembly[t] = {k: info.get(f"telelake.{k}") for k in ("config", "funnel", "inputs", "tokenizer")}
     body = json.dumps({"release": asdict(spec), "assembly": {t: a["config"] for t, a in assembly.items()}},
                       sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()[:16], assembly
@@ -196,7 +199,7 @@ def _keep_failed_docs(cfg: lake.LakeConfig, name: str, staged: Path) -> str:
     """Move a refused release's Data Docs to _telelake/validations/<name>-<time>/ (local lakes)."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = Path(releases_root(cfg)).parent / "validations" / f"{name}-{stamp}"
-    if "://" in cfg.root or not (staged / "data_docs").is_dir():
+    if is_remote(cfg.root) or not (staged / "data_docs").is_dir():
         return "(not kept for object-store lakes)"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(staged / "data_docs"), target)

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FUNNEL_STAGES = ("read", "sample", "keyword", "relevance", "clean", "length", "dedup")
+from pipelines.gold.inclusion import STAGES
+
+FUNNEL_STAGES = ("read", "sample", *STAGES)
 """`sample`: the general replay sample; a source shows only the stages its conf applies."""
 
 
