@@ -16,6 +16,7 @@
     telelake clean measure --conf conf/clean/measure.yaml      # cross-entropy cleanliness, raw vs cleaned
     telelake ingest --conf conf/ingest/slimpajama.yaml          # general replay data (category general)
     telelake assemble --conf conf/gold/tele_data.yaml          # silver verdicts + dedup → gold.tele_data
+    telelake benchmarks import [--conf conf/benchmarks.yaml]   # TeleQnA, ORAN-Bench, srsRANBench → gold.benchmarks
     telelake release create NAME [--conf conf/release.yaml]    # gated, immutable, checksummed
     telelake release list | show NAME | diff A B | verify NAME
     telelake release export NAME --out DIR [--format jsonl|parquet]   # public Tele-Data layout
@@ -77,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         _job_args(j)
         j.set_defaults(func=lambda a, m=module: _run_job(m, a))
 
+    bm = sub.add_parser("benchmarks", help="MCQ benchmarks → gold.benchmarks (one schema, seeded splits)")
+    bm.add_argument("action", choices=["import"])
+    _job_args(bm, default="conf/benchmarks.yaml")
+    bm.set_defaults(func=lambda a: _run_job("jobs.benchmarks_import", a))
+
     kw = sub.add_parser("keywords", help="keyword filter: bronze → silver.keyword_hits")
     kw.add_argument("action", nargs="?", choices=["scan", "redecide"], default="scan")
     _job_args(kw)
@@ -125,8 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _job_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--conf", required=True)
+def _job_args(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    p.add_argument("--conf", required=default is None, default=default)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
 

@@ -1,4 +1,5 @@
 """Table contracts: the Arrow schema, key, partitioning and description of every lake table."""
+from schemas.benchmarks import BENCHMARKS
 from schemas.contract import SchemaMismatchError, TableContract, check_compatible
 from schemas.documents import CATEGORIES, DOCUMENT_SCHEMA, bronze_contract
 from schemas.gold import DEDUP, GENERAL_REPLAY, TELE_DATA, TELE_DATA_IDS
@@ -7,7 +8,7 @@ from schemas.llm import CASCADE, LLM_RESULTS, RELEVANCE
 from schemas.rejected import REJECTED
 from schemas.sources import CLEANED, SOURCES_SUFFIX, sources_contract, sources_table
 
-_FIXED = {c.name: c for c in (CASCADE, CLEANED, DEDUP, GENERAL_REPLAY, KEYWORD_HITS, LLM_RESULTS, RELEVANCE, REJECTED,
+_FIXED = {c.name: c for c in (BENCHMARKS, CASCADE, CLEANED, DEDUP, GENERAL_REPLAY, KEYWORD_HITS, LLM_RESULTS, RELEVANCE, REJECTED,
                                TELE_DATA, TELE_DATA_IDS)}
 
 
@@ -24,5 +25,5 @@ def contract_for(name: str) -> TableContract:
                    f"bronze.<source>{SOURCES_SUFFIX}")
 
 
-__all__ = ["CASCADE", "CATEGORIES", "CLEANED", "DEDUP", "GENERAL_REPLAY", "TELE_DATA", "TELE_DATA_IDS", "SOURCES_SUFFIX", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
+__all__ = ["BENCHMARKS", "CASCADE", "CATEGORIES", "CLEANED", "DEDUP", "GENERAL_REPLAY", "TELE_DATA", "TELE_DATA_IDS", "SOURCES_SUFFIX", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
            "TableContract", "bronze_contract", "check_compatible", "contract_for", "sources_contract", "sources_table"]
