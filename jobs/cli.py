@@ -16,6 +16,8 @@
     telelake clean measure --conf conf/clean/measure.yaml      # cross-entropy cleanliness, raw vs cleaned
     telelake ingest --conf conf/ingest/slimpajama.yaml          # general replay data (category general)
     telelake assemble --conf conf/gold/tele_data.yaml          # silver verdicts + dedup → gold.tele_data
+    telelake qna generate [--conf conf/qna/generate.yaml]    # Tele-Data chunks → 5 QnA pairs each (prompt 3)
+    telelake qna filter [--conf conf/qna/filter.yaml]        # 111 regex filters, LLM answerability, dedup → gold.tele_eval
     telelake benchmarks import [--conf conf/benchmarks.yaml]   # TeleQnA, ORAN-Bench, srsRANBench → gold.benchmarks
     telelake release create NAME [--conf conf/release.yaml]    # gated, immutable, checksummed
     telelake release list | show NAME | diff A B | verify NAME
@@ -77,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         j = sub.add_parser(name, help=help_)
         _job_args(j)
         j.set_defaults(func=lambda a, m=module: _run_job(m, a))
+
+    qna = sub.add_parser("qna", help="Tele-Eval: generate QnA pairs from Tele-Data chunks, filter them → gold.tele_eval")
+    qna.add_argument("action", choices=["generate", "filter"])
+    qna.add_argument("--conf", default=None, help="default conf/qna/generate.yaml or conf/qna/filter.yaml")
+    qna.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    qna.set_defaults(func=lambda a: _run_job(f"jobs.qna_{a.action}", argparse.Namespace(
+        conf=a.conf or f"conf/qna/{a.action}.yaml", overrides=a.overrides)))
 
     bm = sub.add_parser("benchmarks", help="MCQ benchmarks → gold.benchmarks (one schema, seeded splits)")
     bm.add_argument("action", choices=["import"])

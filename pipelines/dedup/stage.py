@@ -26,7 +26,7 @@ from pipelines.dedup.minhash import MinHashParams, WordHashes, band_keys, cluste
 
 log = logging.getLogger(__name__)
 
-KEEP_FIELDS = ("priority", "recency", "chars")
+KEEP_FIELDS = ("priority", "recency", "chars", "score")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +35,9 @@ class DedupSpec:
     keep_order: tuple[str, ...] = ("priority", "-recency", "-chars")
     """Which copy a cluster keeps: fields of KEEP_FIELDS, '-' for descending, then doc_id. priority is
     the position of the document's source in the assembly conf (list Wikipedia before the web so the
-    article wins over its web copy); recency is the 3GPP version (the newer release wins)."""
+    article wins over its web copy); recency is the 3GPP version (the newer release wins); score is
+    a stage's own quality score (Tele-Eval questions: the answerability P(Yes)). The frame given to
+    `dedup` carries the fields its keep_order names."""
 
     def __post_init__(self) -> None:
         bad = [f for f in self.keep_order if f.lstrip("-") not in KEEP_FIELDS]

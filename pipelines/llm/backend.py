@@ -27,6 +27,9 @@ class SamplingParams:
     """Completions per prompt."""
     stop: tuple[str, ...] = ()
     seed: int = 0
+    json_schema: str | None = None
+    """A JSON schema (as JSON text) the completion must follow: vLLM constrains decoding to it
+    (structured output); the transformers backend generates freely and callers parse robustly."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

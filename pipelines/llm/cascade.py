@@ -24,7 +24,7 @@ from pipelines.lake.spark_types import spark_schema
 from pipelines.lake.storage import filesystem
 from pipelines.llm import distilled
 from pipelines.llm.backend import BackendConfig
-from pipelines.llm.judge import JudgeSpec, judge_frame, pool_documents
+from pipelines.llm.judge import JudgeSpec, judge_frame, pool_documents, prompt_chars
 from pipelines.llm.models import resolve
 from pipelines.llm.prompts import load_prompt_set
 from pipelines.summary import JobSummary
@@ -189,8 +189,7 @@ def run_cascade(spark, cfg: lake.LakeConfig, judge: JudgeSpec, spec: CascadeSpec
 
 def _cascade_source(spark, cfg, judge: JudgeSpec, spec: CascadeSpec, backend, model, prompts, source: str,
                     report_dir: str, config_json: str) -> CascadeResult:
-    max_chars = max([p.max_chars for p in prompts.prompts.values()] + [spec.classifier.max_chars])
-    docs = pool_documents(spark, cfg, judge, source, max_chars).persist()
+    docs = pool_documents(spark, cfg, judge, source, max(prompt_chars(prompts, judge), spec.classifier.max_chars)).persist()
     pool = docs.count()
     # 1. the judge labels a seeded random sample of the pool (through the result store)
     sample = (docs.withColumn("_h", F.sha2(F.concat(F.lit(f"{spec.seed}:"), F.col("doc_id")), 256))

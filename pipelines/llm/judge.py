@@ -26,9 +26,10 @@ from pipelines.lake.spark_types import spark_schema
 from pipelines.llm.backend import BackendConfig
 from pipelines.llm.models import ResolvedModel, resolve
 from pipelines.llm.prompts import PromptSet, Renderer, load_prompt_set
-from pipelines.llm.runner import REQUEST_SCHEMA, RunSpec, run_requests
+from pipelines.llm.runner import (REQUEST_SCHEMA, RunSpec, render_request, run_requests, stored_results,
+                                  worker_tokenizer)
 from pipelines.summary import JobSummary
-from schemas import KEYWORD_HITS, LLM_RESULTS, RELEVANCE
+from schemas import KEYWORD_HITS, RELEVANCE
 
 log = logging.getLogger(__name__)
 JOB = "judge"
@@ -93,7 +94,7 @@ def _judge_source(spark, cfg, spec: JudgeSpec, backend: BackendConfig, model: Re
                        f".{_input_tag(spec, source)}", basis.version())
     if lake.committed_version(cfg, RELEVANCE.name, batch) is not None:
         return JudgeResult(_summary(cfg, source, model, prompts.version, spec.threshold, already=True), 0, 0)
-    docs = pool_documents(spark, cfg, spec, source, max(p.max_chars for p in prompts.prompts.values()))
+    docs = pool_documents(spark, cfg, spec, source, prompt_chars(prompts, spec))
     rows, stats, requests = judge_frame(spark, cfg, spec, backend, model, prompts, docs)
     if lake.open_table(cfg, RELEVANCE.name) is not None:  # one row per document and judge settings
         rows = rows.join(_judged(spark, cfg, source, model, prompts.version, spec.threshold), "doc_id", "left_anti")
@@ -114,11 +115,7 @@ def judge_frame(spark, cfg, spec: JudgeSpec, backend: BackendConfig, model: Reso
     requests = requests.persist()
     stats = run_requests(spark, cfg, requests, backend, spec.run, model=model.name, revision=model.revision,
                          prompt_version=prompts.version)
-    # one result per key, a success over an earlier error (retry_errors appends the retry)
-    store = (lake.read_spark(spark, cfg, LLM_RESULTS.name, columns=["key", "output", "error"])
-             .withColumn("_ok", F.col("error").isNull().cast("int")).groupBy("key")
-             .agg(F.max_by("output", "_ok").alias("output"), F.max_by("error", "_ok").alias("store_error")))
-    joined = requests.join(store, "key", "left")
+    joined = requests.join(stored_results(spark, cfg), "key", "left")
     rows = joined.mapInArrow(_verdict_fn(model, prompts.version, spec.threshold), spark_schema(RELEVANCE.schema))
     return rows, stats, requests
 
@@ -146,6 +143,11 @@ def score_texts(backend, prompts: PromptSet, spec: JudgeSpec, items: list[tuple[
         if progress:
             progress(len(chunk))
     return out
+
+
+def prompt_chars(prompts: PromptSet, spec: JudgeSpec) -> int:
+    """Characters of a document the judge's prompts take (the set may hold other stages' prompts)."""
+    return max(prompts.get(name).max_chars for name in set(spec.prompt_for_category.values()))
 
 
 def _threshold_tag(t: float) -> str:
@@ -216,42 +218,23 @@ _DOC_REQUEST_SCHEMA = pa.schema([pa.field("doc_id", pa.string(), nullable=False)
                                  pa.field("source", pa.string(), nullable=False),
                                  pa.field("category", pa.string(), nullable=False), *REQUEST_SCHEMA])
 
-_TOKENIZERS: dict[str, object] = {}
-
-
 def _render_fn(model: ResolvedModel, backend: BackendConfig, prompts: PromptSet, spec: JudgeSpec):
     """mapInArrow: documents → requests. The labels must be single tokens: checked per worker."""
     budget = backend.max_context_tokens - 1
+    used = sorted(set(spec.prompt_for_category.values()))
 
     def run(batches):
-        from transformers import AutoTokenizer
-
-        if model.path not in _TOKENIZERS:
-            _TOKENIZERS[model.path] = AutoTokenizer.from_pretrained(model.path)
-        renderer = Renderer(_TOKENIZERS[model.path], budget)
-        label_ids = {name: renderer.label_ids(p) for name, p in prompts.prompts.items()}
+        renderer = Renderer(worker_tokenizer(model.path), budget)
+        label_ids = {name: renderer.label_ids(prompts.get(name)) for name in used}
         for batch in batches:
             out = []
             for r in batch.to_pylist():
                 name = spec.prompt_for_category.get(r["category"]) or spec.prompt_for_category["*"]
                 prompt = prompts.get(name)
                 params = json.dumps({"labels": list(prompt.labels), "token_ids": label_ids[name]})
-                text = r["text"] or ""
-                error, rendered = None, None
-                if not text.strip():
-                    error = "empty_text"
-                else:
-                    try:
-                        rendered = renderer.render(prompt, text)
-                    except Exception as exc:  # noqa: BLE001 - recorded on the request
-                        error = f"render_failed: {exc}"[:2000]
-                body = rendered.text if rendered else ""
-                key_src = json.dumps([TASK, model.name, model.revision, prompts.version, name, params,
-                                      body if rendered else f"{error}:{r['doc_id']}"])
                 out.append({"doc_id": r["doc_id"], "source": r["source"], "category": r["category"],
-                            "key": hashlib.sha256(key_src.encode()).hexdigest(), "task": TASK, "prompt_name": name,
-                            "prompt": body, "prompt_tokens": rendered.tokens if rendered else 0,
-                            "truncated": bool(rendered and rendered.truncated), "params": params, "error": error})
+                            **render_request(renderer, TASK, model, prompts.version, prompt, params, r["text"],
+                                             r["doc_id"])})
             if out:
                 yield pa.RecordBatch.from_pylist(out, schema=_DOC_REQUEST_SCHEMA)
 

@@ -6,6 +6,7 @@ resumed or repeated run makes no model call for finished work. Failures are reco
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -37,6 +38,48 @@ REQUEST_SCHEMA = pa.schema([
     pa.field("error", pa.string(), nullable=True),
 ])
 """A request: `error` set means it is already known to fail (e.g. empty text) and is not sent."""
+
+
+def render_request(renderer, task: str, model, prompt_version: str, prompt, params: str, text: str,
+                   item_id: str) -> dict:
+    """A REQUEST_SCHEMA row for `text` under `prompt`: rendered through the chat template (cut to the
+    renderer's token budget, the cut recorded), or with the error that keeps it from being sent.
+    The key is what produced the result: task, model and revision, prompt version and name,
+    parameters and the rendered prompt (for a request that cannot be rendered, its item id)."""
+    error, rendered = None, None
+    if not (text or "").strip():
+        error = "empty_text"
+    else:
+        try:
+            rendered = renderer.render(prompt, text)
+        except Exception as exc:  # noqa: BLE001 - recorded on the request
+            error = f"render_failed: {exc}"[:2000]
+    body = rendered.text if rendered else ""
+    key_src = json.dumps([task, model.name, model.revision, prompt_version, prompt.name, params,
+                          body if rendered else f"{error}:{item_id}"])
+    return {"key": hashlib.sha256(key_src.encode()).hexdigest(), "task": task, "prompt_name": prompt.name,
+            "prompt": body, "prompt_tokens": rendered.tokens if rendered else 0,
+            "truncated": bool(rendered and rendered.truncated), "params": params, "error": error}
+
+
+_TOKENIZERS: dict[str, object] = {}
+
+
+def worker_tokenizer(path: str):
+    """The tokenizer of the model folder `path`, loaded once per worker process."""
+    if path not in _TOKENIZERS:
+        from transformers import AutoTokenizer
+
+        _TOKENIZERS[path] = AutoTokenizer.from_pretrained(path)
+    return _TOKENIZERS[path]
+
+
+def stored_results(spark, cfg: lake.LakeConfig):
+    """(key, output, store_error) with one row per key of the result store: a success over an
+    earlier error (retry_errors appends the retry)."""
+    return (lake.read_spark(spark, cfg, LLM_RESULTS.name, columns=["key", "output", "error"])
+            .withColumn("_ok", F.col("error").isNull().cast("int")).groupBy("key")
+            .agg(F.max_by("output", "_ok").alias("output"), F.max_by("error", "_ok").alias("store_error")))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -58,7 +58,7 @@ class VLLMBackend:
         ids = self.encode(prompts)
         self._check(ids, params.max_tokens)
         vp = VParams(n=params.n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
-                     stop=list(params.stop) or None, seed=params.seed)
+                     stop=list(params.stop) or None, seed=params.seed, **_structured(params.json_schema))
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in ids], vp, use_tqdm=False)
         self.forwards += 1
         return [[c.text for c in o.outputs] for o in outs]
@@ -84,3 +84,20 @@ class VLLMBackend:
             if len(s) + extra > self.cfg.max_context_tokens:
                 raise BackendError(f"request {i} has {len(s)} prompt tokens (+{extra} to generate), over "
                                    f"max_context_tokens={self.cfg.max_context_tokens}; truncate it first")
+
+
+def _structured(json_schema: str | None) -> dict:
+    """SamplingParams arguments constraining decoding to a JSON schema: `structured_outputs` since
+    vLLM 0.12 (which removed `guided_decoding`), `guided_decoding` before."""
+    if not json_schema:
+        return {}
+    import json
+
+    schema = json.loads(json_schema)
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(json=schema)}
+    return {"structured_outputs": StructuredOutputsParams(json=schema)}

@@ -56,6 +56,11 @@ def test_missing_required_key(tmp_path):
     ("conf/clean/measure.yaml", "jobs.measure:MeasureJobConfig"),
     ("conf/gold/tele_data.yaml", "jobs.assemble:AssembleJobConfig"),
     ("conf/release.yaml", "jobs.release:ReleaseJobConfig"),
+    ("conf/judge.yaml", "jobs.judge:JudgeJobConfig"),
+    ("conf/cascade.yaml", "jobs.cascade:CascadeJobConfig"),
+    ("conf/benchmarks.yaml", "jobs.benchmarks_import:BenchmarksJobConfig"),
+    ("conf/qna/generate.yaml", "jobs.qna_generate:GenerateJobConfig"),
+    ("conf/qna/filter.yaml", "jobs.qna_filter:FilterJobConfig"),
 ])
 def test_shipped_confs_load(conf, job):
     import importlib
