@@ -19,6 +19,7 @@
     telelake qna generate [--conf conf/qna/generate.yaml]    # Tele-Data chunks → 5 QnA pairs each (prompt 3)
     telelake qna filter [--conf conf/qna/filter.yaml]        # 111 regex filters, LLM answerability, dedup → gold.tele_eval
     telelake benchmarks import [--conf conf/benchmarks.yaml]   # TeleQnA, ORAN-Bench, srsRANBench → gold.benchmarks
+    telelake instruct build [--conf conf/instruct.yaml]      # Alpaca/Open-Instruct, MCQ, literature tasks
     telelake release create NAME [--conf conf/release.yaml]    # gated, immutable, checksummed
     telelake release list | show NAME | diff A B | verify NAME
     telelake release export NAME --out DIR [--format jsonl|parquet]   # public Tele-Data layout
@@ -86,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     qna.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     qna.set_defaults(func=lambda a: _run_job(f"jobs.qna_{a.action}", argparse.Namespace(
         conf=a.conf or f"conf/qna/{a.action}.yaml", overrides=a.overrides)))
+
+    ins = sub.add_parser("instruct", help="instruction datasets → gold.instructions (imports, MCQ, literature tasks)")
+    ins.add_argument("action", choices=["build"])
+    _job_args(ins, default="conf/instruct.yaml")
+    ins.set_defaults(func=lambda a: _run_job("jobs.instruct_build", a))
 
     bm = sub.add_parser("benchmarks", help="MCQ benchmarks → gold.benchmarks (one schema, seeded splits)")
     bm.add_argument("action", choices=["import"])

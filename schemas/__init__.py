@@ -3,13 +3,14 @@ from schemas.benchmarks import BENCHMARKS
 from schemas.contract import SchemaMismatchError, TableContract, check_compatible
 from schemas.documents import CATEGORIES, DOCUMENT_SCHEMA, bronze_contract
 from schemas.gold import DEDUP, GENERAL_REPLAY, TELE_DATA, TELE_DATA_IDS
+from schemas.instructions import INSTRUCTIONS
 from schemas.keyword_hits import KEYWORD_HITS
 from schemas.llm import CASCADE, LLM_RESULTS, RELEVANCE
 from schemas.qna import QNA_CHUNKS, QNA_PAIRS, QNA_VERDICTS, TELE_EVAL
 from schemas.rejected import REJECTED
 from schemas.sources import CLEANED, SOURCES_SUFFIX, sources_contract, sources_table
 
-_FIXED = {c.name: c for c in (BENCHMARKS, CASCADE, CLEANED, DEDUP, GENERAL_REPLAY, KEYWORD_HITS, LLM_RESULTS, QNA_CHUNKS, QNA_PAIRS,
+_FIXED = {c.name: c for c in (BENCHMARKS, CASCADE, CLEANED, DEDUP, GENERAL_REPLAY, INSTRUCTIONS, KEYWORD_HITS, LLM_RESULTS, QNA_CHUNKS, QNA_PAIRS,
                                QNA_VERDICTS, RELEVANCE, REJECTED, TELE_DATA, TELE_DATA_IDS, TELE_EVAL)}
 
 
@@ -26,5 +27,5 @@ def contract_for(name: str) -> TableContract:
                    f"bronze.<source>{SOURCES_SUFFIX}")
 
 
-__all__ = ["BENCHMARKS", "CASCADE", "CATEGORIES", "CLEANED", "DEDUP", "GENERAL_REPLAY", "TELE_DATA", "TELE_DATA_IDS", "TELE_EVAL", "SOURCES_SUFFIX", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "QNA_CHUNKS", "QNA_PAIRS", "QNA_VERDICTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
+__all__ = ["BENCHMARKS", "CASCADE", "CATEGORIES", "CLEANED", "DEDUP", "GENERAL_REPLAY", "INSTRUCTIONS", "TELE_DATA", "TELE_DATA_IDS", "TELE_EVAL", "SOURCES_SUFFIX", "DOCUMENT_SCHEMA", "KEYWORD_HITS", "LLM_RESULTS", "QNA_CHUNKS", "QNA_PAIRS", "QNA_VERDICTS", "REJECTED", "RELEVANCE", "SchemaMismatchError",
            "TableContract", "bronze_contract", "check_compatible", "contract_for", "sources_contract", "sources_table"]

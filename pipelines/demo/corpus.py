@@ -64,7 +64,12 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
 
     _write_bytes(out["arxiv"] / "2411.01234.tar.gz", arxiv_tarball(ARXIV_SOURCE))
     _write_bytes(out["arxiv"] / "2411.09999.tar.gz", tar_gz({"../../outside.tex": b"\\documentclass{article}"}))
-    _write_bytes(out["arxiv_listing"] / "listing.jsonl", (json.dumps(ARXIV_LISTING) + "\n").encode())
+    papers = load_papers()
+    for paper in papers:
+        _write_bytes(out["arxiv"] / f"{paper['id']}.tar.gz", tar_gz(paper_source(paper)))
+    listing = [ARXIV_LISTING] + [{"id": p["id"], "title": p["title"], "abstract": " ".join(p["abstract"].split()),
+                                  "categories": "eess.SP cs.NI", "authors": "Demo Author"} for p in papers]
+    _write_bytes(out["arxiv_listing"] / "listing.jsonl", "".join(json.dumps(r) + "\n" for r in listing).encode())
     _write_bytes(out["standards"] / "38331-i40.docx", build_docx())
     _write_bytes(out["standards"] / "38999-i00.docx", build_docx("xxe"))  # refused when cleaned: XXE
     return out
@@ -74,6 +79,25 @@ ARXIV_SOURCE = CORPUS.parent / "arxiv" / "2411.01234"
 ARXIV_LISTING = {"id": "2411.01234", "title": "Beam Management for NR Massive MIMO in the Upper Mid-Band",
                  "abstract": "We study beam management for NR base stations operating between 7 and 24 GHz.",
                  "categories": "eess.SP cs.NI", "authors": "A. Author"}
+
+
+PAPERS = CORPUS.parent / "papers.yaml"
+
+
+def load_papers() -> list[dict]:
+    """The demo's short papers that cite one another (corpus/papers.yaml)."""
+    return yaml.safe_load(PAPERS.read_text(encoding="utf-8"))
+
+
+def paper_source(paper: dict) -> dict[str, bytes]:
+    """main.tex and refs.bib of one demo paper."""
+    tex = "\n".join([
+        "\\documentclass{article}", "\\usepackage{cite}", f"\\title{{{paper['title']}}}", "\\begin{document}",
+        "\\maketitle", "\\begin{abstract}", paper["abstract"].strip(), "\\end{abstract}",
+        "\\section{Introduction}", paper["intro"].strip(), "\\section{System Model}", paper["body"].strip(),
+        "\\bibliographystyle{IEEEtran}", "\\bibliography{refs}", "\\end{document}", ""])
+    bib = "".join(f"@article{{{r['key']}, title = {{{r['title']}}}, year = {{2024}}}}\n" for r in paper["refs"])
+    return {"main.tex": tex.encode(), "refs.bib": bib.encode()}
 
 
 def arxiv_tarball(folder: Path) -> bytes:

@@ -180,7 +180,7 @@ def run_filter(spark, cfg: lake.LakeConfig, spec: FilterSpec, backend: BackendCo
         raise LookupError(f"decontamination needs {deco.table}; run `telelake benchmarks import` first or set "
                           f"qna_filter.decontamination.enabled: false")
     judge_model = resolve(backend.model) if spec.answerability.enabled else None
-    versions = {t: lake.load(cfg, t).version() for t in (QNA_PAIRS.name, QNA_CHUNKS.name)
+    versions = {t: lake.load(cfg, t).version() for t in {QNA_PAIRS.name, QNA_CHUNKS.name}
                 | ({deco.table} if deco.enabled else set())}
     what = json.dumps([versions, asdict(spec), regex.version, judge_model and judge_model.revision], sort_keys=True,
                       default=str)

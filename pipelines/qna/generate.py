@@ -58,6 +58,8 @@ class GenerateSpec:
     """0: greedy, reproducible; the paper does not say."""
     top_p: float = 1.0
     seed: int = 0
+    stop: list[str] = field(default_factory=lambda: ["Question 6:"])
+    """Stop strings: a model that goes on past the fifth pair stops there instead of at max_tokens."""
     structured_output: bool = True
     """On vLLM, constrain decoding to a JSON list of {question, answer} (transformers: free text, parsed)."""
     tele_data_version: int | None = None
@@ -69,7 +71,7 @@ class GenerateSpec:
     def sampling(self) -> SamplingParams:
         schema = json.dumps(schema_for(self.pairs_per_chunk), sort_keys=True) if self.structured_output else None
         return SamplingParams(max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p,
-                              seed=self.seed, json_schema=schema)
+                              seed=self.seed, stop=tuple(self.stop), json_schema=schema)
 
 
 @dataclass

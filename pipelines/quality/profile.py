@@ -32,11 +32,19 @@ DERIVED = [pa.field("content_empty", pa.bool_()), pa.field("has_preamble", pa.bo
            pa.field("metadata_ok", pa.bool_()), pa.field("content_hash", pa.string())]
 
 
-def profile_schema(contract: TableContract) -> pa.Schema:
+def profile_schema(contract: TableContract, derived: list[pa.Field] = DERIVED) -> pa.Schema:
+    """Every contract column (text columns cut to HEAD_CHARS), then the suite's derived columns."""
     fields = []
     for f in contract.schema:
         fields.append(pa.field(f.name, pa.string() if f.name in _texts(contract) else f.type, f.nullable))
-    return pa.schema(fields + DERIVED)
+    return pa.schema(fields + list(derived))
+
+
+def contract_arrays(batch: pa.RecordBatch, contract: TableContract) -> list[pa.Array]:
+    """The contract columns of a profile row: text columns cut to their first HEAD_CHARS characters."""
+    texts = _texts(contract)
+    return [pc.utf8_slice_codeunits(batch.column(f.name), 0, HEAD_CHARS) if f.name in texts else batch.column(f.name)
+            for f in contract.schema]
 
 
 def _texts(contract: TableContract) -> set[str]:
@@ -56,10 +64,8 @@ def metadata_ok(category: str, metadata: str) -> bool:
 
 def profile_batch(batch: pa.RecordBatch, contract: TableContract) -> pa.RecordBatch:
     """One profile row per table row (pure)."""
-    texts = _texts(contract)
     content = batch.column("content").to_pylist()
-    cols = [pc.utf8_slice_codeunits(batch.column(f.name), 0, HEAD_CHARS) if f.name in texts else batch.column(f.name)
-            for f in contract.schema]
+    cols = contract_arrays(batch, contract)
     cats, metas = batch.column("category").to_pylist(), batch.column("metadata").to_pylist()
     derived = [
         pa.array([not (c or "").strip() for c in content]),
@@ -70,11 +76,13 @@ def profile_batch(batch: pa.RecordBatch, contract: TableContract) -> pa.RecordBa
     return pa.RecordBatch.from_arrays(cols + derived, schema=profile_schema(contract))
 
 
-def table_profile(spark, cfg: lake.LakeConfig, contract: TableContract, version: int) -> pd.DataFrame:
-    """The profile of version `version` of the table, as a pandas frame on the driver."""
-    schema = profile_schema(contract)
-    frame = lake.map_table(spark, cfg, contract.name, lambda b: profile_batch(b, contract), schema,
-                           contract=contract, version=version, batch_rows=2048)
+def table_profile(spark, cfg: lake.LakeConfig, contract: TableContract, version: int, fn=None,
+                  schema: pa.Schema | None = None) -> pd.DataFrame:
+    """The profile of version `version` of the table, as a pandas frame on the driver (`fn` and
+    `schema`: a suite's own profile; default the Tele-Data layout's)."""
+    schema = schema or profile_schema(contract)
+    fn = fn or (lambda b: profile_batch(b, contract))
+    frame = lake.map_table(spark, cfg, contract.name, fn, schema, contract=contract, version=version, batch_rows=2048)
     return frame.toArrow().cast(schema).to_pandas()
 
 

@@ -48,14 +48,20 @@ DEFAULT_RULES = {
 }
 
 
-def row_expectations(contract: TableContract, rules: SuiteRules) -> list:
-    """Expectations on the per-row profile: the contract's columns, nulls and key, then the domain rules."""
+def contract_expectations(contract: TableContract) -> list:
+    """The contract's columns exist, its non-nullable columns hold no null, its key is unique."""
     out: list = [gxe.ExpectColumnToExist(column=f.name) for f in contract.schema]
     out += [gxe.ExpectColumnValuesToNotBeNull(column=f.name) for f in contract.schema if not f.nullable]
     if len(contract.key) == 1:
         out.append(gxe.ExpectColumnValuesToBeUnique(column=contract.key[0]))
     else:
         out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(contract.key)))
+    return out
+
+
+def row_expectations(contract: TableContract, rules: SuiteRules) -> list:
+    """Expectations on the per-row profile: the contract's columns, nulls and key, then the domain rules."""
+    out = contract_expectations(contract)
     out += [
         gxe.ExpectColumnValuesToBeUnique(column="doc_id"),
         gxe.ExpectColumnValuesToBeInSet(column="category", value_set=list(rules.categories)),

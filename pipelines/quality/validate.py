@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines import lake
-from pipelines.quality.profile import aggregates, table_profile
-from pipelines.quality.suites import SuiteRules, row_expectations, table_expectations
+from pipelines.quality.datasets import Suite
+from pipelines.quality.profile import table_profile
 from schemas.contract import TableContract
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,13 @@ def _plain(value):
     return value
 
 
-def validate_table(spark, cfg: lake.LakeConfig, contract: TableContract, version: int, rules: SuiteRules,
+def validate_table(spark, cfg: lake.LakeConfig, contract: TableContract, version: int, suite: Suite,
                    docs_dir: Path, suite_name: str | None = None) -> tuple[SuiteResult, pd.DataFrame]:
     """Profile version `version` of the table (Spark), validate it (pandas), write Data Docs under
     `docs_dir`. Returns the result and the profile (for the release report)."""
     start = time.perf_counter()
-    profile = table_profile(spark, cfg, contract, version)
-    frames = {"rows": (profile, row_expectations(contract, rules)),
-              "table": (aggregates(profile, tuple(rules.categories)), table_expectations(rules))}
+    profile = table_profile(spark, cfg, contract, version, suite.profile_batch, suite.profile_schema)
+    frames = {"rows": (profile, suite.rows), "table": (suite.aggregate(profile), suite.table)}
     failed, evaluated, index = run_suites(docs_dir, suite_name or contract.name, frames)
     result = SuiteResult(suite=suite_name or contract.name, table=contract.name, version=version,
                          success=not failed, evaluated=evaluated, failed=failed,

@@ -22,13 +22,16 @@ from pathlib import Path
 
 from pipelines import lake
 from pipelines.lake.storage import is_remote
+from pipelines.quality.datasets import (BenchmarkRules, InstructionRules, Suite, TeleEvalRules, benchmark_suite,
+                                        instruction_suite, tele_data_suite, tele_eval_suite)
 from pipelines.quality.suites import DEFAULT_RULES, SuiteRules
 from pipelines.quality.validate import SuiteResult, validate_table
 from pipelines.release.files import table_files
 from pipelines.release.report import write_report
 from pipelines.release.store import (MANIFEST, ReleaseError, check_name, publish, read_manifest, release_path,
                                      releases_root, staging_dir)
-from schemas import contract_for
+from schemas import BENCHMARKS, INSTRUCTIONS, TELE_DATA, TELE_EVAL, contract_for
+from schemas.gold import GOLD_SCHEMA
 
 log = logging.getLogger(__name__)
 FORMAT = "telelake-release/1"
@@ -47,14 +50,38 @@ class ReleaseRefused(ReleaseError):
 class ReleaseSpec:
     tables: list[str] = field(default_factory=lambda: ["gold.tele_data"])
     """Tables every release holds; each must exist and have rows."""
-    optional_tables: list[str] = field(default_factory=lambda: ["gold.general_replay"])
-    """Tables a release holds when they exist with rows (general replay data, when assembled)."""
+    optional_tables: list[str] = field(default_factory=lambda: ["gold.general_replay", TELE_EVAL.name,
+                                                                 BENCHMARKS.name, INSTRUCTIONS.name])
+    """Tables a release holds when they exist with rows (general replay data, Tele-Eval, benchmarks,
+    instruction sets, when built)."""
     suites: dict[str, SuiteRules] = field(default_factory=dict)
-    """Domain rules per table; a table not named here gets the defaults (pipelines/quality/suites.py)."""
+    """Domain rules per table of the Tele-Data layout; a table not named here gets the defaults
+    (pipelines/quality/suites.py)."""
+    tele_eval: TeleEvalRules = field(default_factory=TeleEvalRules)
+    benchmarks: BenchmarkRules = field(default_factory=BenchmarkRules)
+    instructions: InstructionRules = field(default_factory=InstructionRules)
     checksum_threads: int = 4
 
     def rules(self, table: str) -> SuiteRules:
         return self.suites.get(table) or DEFAULT_RULES.get(table) or SuiteRules()
+
+    def suite(self, cfg: lake.LakeConfig, table: str, versions: dict[str, int]) -> Suite:
+        """The suite of `table` in a release of these table versions."""
+        contract = contract_for(table)
+        if table == TELE_EVAL.name:  # every pair's ID must name a released Tele-Data document
+            ids = None
+            if TELE_DATA.name in versions:
+                ids = frozenset(lake.dataset(cfg, TELE_DATA.name, version=versions[TELE_DATA.name])
+                                .to_table(columns=["id"])["id"].to_pylist())
+            return tele_eval_suite(contract, self.tele_eval, ids)
+        if table == BENCHMARKS.name:
+            return benchmark_suite(contract, self.benchmarks)
+        if table == INSTRUCTIONS.name:
+            return instruction_suite(contract, self.instructions)
+        if contract.schema != GOLD_SCHEMA:
+            raise ReleaseError(f"no data-quality suite for {table}; releases hold the Tele-Data layout tables, "
+                               f"{TELE_EVAL.name}, {BENCHMARKS.name} and {INSTRUCTIONS.name}")
+        return tele_data_suite(contract, self.rules(table))
 
 
 @dataclass
@@ -140,7 +167,7 @@ def create_release(spark, cfg: lake.LakeConfig, name: str, spec: ReleaseSpec) ->
     try:
         results, profiles = [], {}
         for table, version in versions.items():
-            r, profile = validate_table(spark, cfg, contract_for(table), version, spec.rules(table),
+            r, profile = validate_table(spark, cfg, contract_for(table), version, spec.suite(cfg, table, versions),
                                         staged / "data_docs" / table)
             r.data_docs = f"data_docs/{table}/{r.data_docs}" if r.data_docs else ""
             results.append(r)
@@ -167,6 +194,7 @@ def create_release(spark, cfg: lake.LakeConfig, name: str, spec: ReleaseSpec) ->
             "content_hash": hashlib.sha256(content.encode()).hexdigest(),
             "code_version": code_version(), "config_hash": config_hash, "config": asdict(spec),
             "assembly": assembly, "tables": tables, "categories": _categories(profiles),
+            "contents": _contents(profiles),
             "tokenizer": _tokenizer(assembly),
             "suites": [r.to_dict() for r in results],
         }
@@ -206,10 +234,26 @@ def _keep_failed_docs(cfg: lake.LakeConfig, name: str, staged: Path) -> str:
     return str(target)
 
 
+_GROUPS = {TELE_EVAL.name: ["category"], BENCHMARKS.name: ["category", "split"], INSTRUCTIONS.name: ["task", "split"]}
+
+
+def _contents(profiles: dict) -> dict[str, dict[str, int]]:
+    """Rows per group of the evaluation and training tables: Tele-Eval pairs per category, benchmark
+    items per category and split, instructions per task and split."""
+    out = {}
+    for table, cols in _GROUPS.items():
+        if table in profiles:
+            counts = profiles[table].groupby(cols).size()
+            out[table] = {"/".join(map(str, k if isinstance(k, tuple) else (k,))): int(v) for k, v in counts.items()}
+    return out
+
+
 def _categories(profiles: dict) -> dict[str, dict]:
-    """Rows, tokens and characters per category over every released table (paper Table I)."""
+    """Rows, tokens and characters per category over every released Tele-Data layout table (paper Table I)."""
     out: dict[str, dict] = {}
-    for profile in profiles.values():
+    for table, profile in profiles.items():
+        if contract_for(table).schema != GOLD_SCHEMA:
+            continue
         for cat, g in profile.groupby("category"):
             e = out.setdefault(str(cat), {"rows": 0, "tokens": 0, "chars": 0})
             e["rows"] += int(len(g))

@@ -12,7 +12,9 @@ import pyarrow.parquet as pq
 from pipelines import lake
 from pipelines.release.files import release_dataset, verify_files
 from pipelines.release.store import list_manifests, load_manifest
+from schemas import BENCHMARKS, INSTRUCTIONS, TELE_EVAL, contract_for
 from schemas.gold import PUBLIC_COLUMNS
+from schemas.qna import PUBLIC_TELE_EVAL_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,9 @@ def diff(cfg: lake.LakeConfig, a: str, b: str) -> dict:
     tables = {}
     for t in sorted(set(ma["tables"]) | set(mb["tables"])):
         ea, eb = ma["tables"].get(t), mb["tables"].get(t)
-        ids_a = set(read_release(cfg, a, t, ["id"])["id"].to_pylist()) if ea else set()
-        ids_b = set(read_release(cfg, b, t, ["id"])["id"].to_pylist()) if eb else set()
+        (key,) = contract_for(t).key  # id, pair_id, item_id, instruction_id
+        ids_a = set(read_release(cfg, a, t, [key])[key].to_pylist()) if ea else set()
+        ids_b = set(read_release(cfg, b, t, [key])[key].to_pylist()) if eb else set()
         tables[t] = {"version": [ea and ea["version"], eb and eb["version"]],
                      "rows": [ea["rows"] if ea else 0, eb["rows"] if eb else 0],
                      "added": len(ids_b - ids_a), "removed": len(ids_a - ids_b),
@@ -60,10 +63,21 @@ def diff(cfg: lake.LakeConfig, a: str, b: str) -> dict:
             "suites": [{s["suite"]: s["success"] for s in m["suites"]} for m in (ma, mb)]}
 
 
+EXPORT_LAYOUT = {
+    TELE_EVAL.name: (PUBLIC_TELE_EVAL_COLUMNS, [("ID", "ascending"), ("Statement", "ascending")]),
+    BENCHMARKS.name: (("item_id", "category", "subject", "difficulty", "question", "choices", "answer", "explanation",
+                       "split", "source"), [("category", "ascending"), ("item_id", "ascending")]),
+    INSTRUCTIONS.name: (("instruction_id", "task", "category", "instruction", "input", "output", "split", "source_ids"),
+                        [("task", "ascending"), ("instruction_id", "ascending")]),
+}
+"""Public columns and order of the tables that are not in the Tele-Data layout."""
+
+
 def export(cfg: lake.LakeConfig, name: str, out: Path, fmt: str = "jsonl", rows_per_file: int = 100_000) -> list[Path]:
-    """Write the release in the public Tele-Data layout: one folder per table, files of
-    `rows_per_file` rows with exactly id, category, content, metadata (a JSON object in JSONL, a
-    JSON string in Parquet, where one column holds every category's keys)."""
+    """Write the release in its public layouts: one folder per table, files of `rows_per_file` rows.
+    Tele-Data tables: exactly id, category, content, metadata (a JSON object in JSONL, a JSON string
+    in Parquet, where one column holds every category's keys); Tele-Eval: Statement, Answer, ID;
+    benchmarks and instructions: their schema's public columns (EXPORT_LAYOUT)."""
     if fmt not in ("jsonl", "parquet"):
         raise ValueError(f"export format {fmt!r}: jsonl or parquet")
     manifest = load_manifest(cfg, name)
@@ -71,8 +85,10 @@ def export(cfg: lake.LakeConfig, name: str, out: Path, fmt: str = "jsonl", rows_
     for table, entry in manifest["tables"].items():
         folder = out / table.split(".", 1)[1]
         folder.mkdir(parents=True, exist_ok=True)
-        data = release_dataset(cfg, table, entry["files"]).to_table(columns=list(PUBLIC_COLUMNS))
-        data = data.take(pc.sort_indices(data, [("category", "ascending"), ("id", "ascending")]))
+        columns, order = EXPORT_LAYOUT.get(table, (PUBLIC_COLUMNS, [("category", "ascending"), ("id", "ascending")]))
+        data = release_dataset(cfg, table, entry["files"]).to_table(columns=list(columns))
+        data = data.take(pc.sort_indices(data, order))
+        layout = "metadata" in data.column_names
         for i, start in enumerate(range(0, max(1, data.num_rows), rows_per_file)):
             part = data.slice(start, rows_per_file)
             path = folder / f"part-{i:05d}.{fmt}"
@@ -81,7 +97,8 @@ def export(cfg: lake.LakeConfig, name: str, out: Path, fmt: str = "jsonl", rows_
             else:
                 with path.open("w", encoding="utf-8") as fh:
                     for r in part.to_pylist():
-                        fh.write(json.dumps({**r, "metadata": json.loads(r["metadata"])}, ensure_ascii=False) + "\n")
+                        row = {**r, "metadata": json.loads(r["metadata"])} if layout else r
+                        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             written.append(path)
     log.info("export %s: %d files under %s", name, len(written), out)
     return written

@@ -32,7 +32,8 @@ def write_report(out: Path, manifest: dict, profiles: dict[str, pd.DataFrame]) -
     out.mkdir(parents=True, exist_ok=True)
     cats = manifest["categories"]
     funnels = _funnels(manifest)
-    released = pd.concat(profiles.values(), ignore_index=True) if profiles else pd.DataFrame()
+    layout = [p for p in profiles.values() if "content_chars" in p]  # the Tele-Data layout tables
+    released = pd.concat(layout, ignore_index=True) if layout else pd.DataFrame()
 
     if funnels:
         fig, ax = plt.subplots(figsize=(8, 4))
@@ -96,6 +97,9 @@ def write_report(out: Path, manifest: dict, profiles: dict[str, pd.DataFrame]) -
         for n, f in funnels.items():
             lines.append(f"| {n} | " + " | ".join(f"{f[s]:,}" if s in f else "–" for s in stages) + " |")
         lines += ["", "![funnel](funnel.png)"]
+    for table, groups in manifest.get("contents", {}).items():
+        lines += ["", f"## {table}", "", "| group | rows |", "|---|---:|"]
+        lines += [f"| {g} | {n:,} |" for g, n in sorted(groups.items())]
     lines += ["", "## Data-quality suites", "", "| suite | table version | expectations | passed | Data Docs |",
               "|---|---:|---:|---|---|"]
     for s in manifest["suites"]:

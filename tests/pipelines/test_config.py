@@ -61,6 +61,7 @@ def test_missing_required_key(tmp_path):
     ("conf/benchmarks.yaml", "jobs.benchmarks_import:BenchmarksJobConfig"),
     ("conf/qna/generate.yaml", "jobs.qna_generate:GenerateJobConfig"),
     ("conf/qna/filter.yaml", "jobs.qna_filter:FilterJobConfig"),
+    ("conf/instruct.yaml", "jobs.instruct_build:InstructJobConfig"),
 ])
 def test_shipped_confs_load(conf, job):
     import importlib
