@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.table import Table
 
 from jobs._common import Runtime, load_config, parse_args
 from pipelines import config
@@ -32,18 +31,8 @@ def run(cfg: BenchmarksJobConfig, spark=None, console: Console | None = None) ->
     for s in result.summaries:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(s.rejected.items()))
         console.print(s.line() + (f" ({reasons})" if reasons else ""))
-    console.print(split_table(result))
+    console.print(result.split_table())
     return result
-
-
-def split_table(result: ImportResult) -> Table:
-    t = Table(title="gold.benchmarks: items per split (majority-class baseline: share of the commonest answer)")
-    for col in ("category", "train", "val", "test"):
-        t.add_column(col, justify="left" if col == "category" else "right")
-    for cat, counts in result.splits.items():
-        t.add_row(cat, *(f"{counts.get(s, 0):,} ({100 * result.majority[cat].get(s, 0):.1f}%)"
-                         for s in ("train", "val", "test")))
-    return t
 
 
 def main(argv: list[str] | None = None) -> ImportResult:

@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass, field
 
 from rich.console import Console
-from rich.table import Table
 
 from jobs._common import Runtime, load_config, parse_args
 from pipelines import config
@@ -29,15 +28,9 @@ def run(cfg: InstructJobConfig, spark=None, console: Console | None = None) -> I
     spark = spark or build_session(cfg.spark, "telelake-instruct")
     result = run_instruct(spark, cfg.lake, cfg.instruct, config_json=json.dumps(config.to_dict(cfg)))
     console = console or Console()
-    for s in result.summaries:
-        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted((s.dropped + s.rejected).items()))
-        console.print(s.line() + (f" ({reasons})" if reasons else ""))
-    t = Table(title=f"gold.instructions: examples per task and split ({result.edges:,} citation edges)")
-    for col in ("task", "train", "val", "test"):
-        t.add_column(col, justify="left" if col == "task" else "right")
-    for task, splits in sorted(result.rows.items()):
-        t.add_row(task, *(f"{splits.get(s, 0):,}" for s in ("train", "val", "test")))
-    console.print(t)
+    for line in result.lines():
+        console.print(line)
+    console.print(result.table())
     return result
 
 

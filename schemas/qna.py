@@ -67,7 +67,8 @@ QNA_PAIRS = TableContract(
     description="question/answer pairs parsed from the generator's output, one row per pair, before filtering",
     stats_strings=("pair_id", "chunk_id", "source_id", "parse_format", "model", "prompt_version", "generation"),
     column_docs={
-        "pair_id": "sha256 (20 hex) of the result key and the pair's index: stable for a model, prompt and chunk",
+        "pair_id": "sha256 (20 hex) of the chunk, the result key and the pair's index: stable for a model, prompt "
+                   "and chunk (two chunks with the same text share one request, not their pairs)",
         "pair_index": "position of the pair in the model's output, from 0",
         "parse_format": "json (structured output or a JSON answer) | json_repaired (truncated JSON, complete "
                         "objects kept) | text (\"Question 1: … Answer 1: …\")",

@@ -73,6 +73,18 @@ class ImportResult:
     tables: dict[str, int]
     already_committed: bool = False
 
+    def split_table(self):
+        """A rich table: items per split, the majority-class baseline beside each."""
+        from rich.table import Table
+
+        t = Table(title="gold.benchmarks: items per split (majority-class baseline: share of the commonest answer)")
+        for col in ("category", "train", "val", "test"):
+            t.add_column(col, justify="left" if col == "category" else "right")
+        for cat, counts in self.splits.items():
+            t.add_row(cat, *(f"{counts.get(s, 0):,} ({100 * self.majority[cat].get(s, 0):.1f}%)"
+                             for s in ("train", "val", "test")))
+        return t
+
 
 PARSED = pa.schema([
     ("kind", pa.string()), ("category", pa.string()), ("source", pa.string()), ("source_file", pa.string()),

@@ -30,7 +30,7 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
     """
     corpus = load_corpus()
     out = {name: raw_dir / name for name in ("wikipedia", "refinedweb", "forum", "commoncrawl", "arxiv",
-                                             "arxiv_listing", "standards", "slimpajama")}
+                                             "arxiv_listing", "standards", "slimpajama", "benchmarks", "instruct")}
     for folder in out.values():
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -59,6 +59,16 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
     _write_bytes(out["commoncrawl"] / "crawl-sample.warc.gz", _warc(corpus["warc"]))
     general = [json.dumps({"text": p["text"], "meta": {"redpajama_set_name": p["set"]}}) for p in corpus["slimpajama"]]
     _write_bytes(out["slimpajama"] / "slimpajama-sample.jsonl", ("\n".join(general) + "\n").encode())
+
+    items = {f"question {i}": {"question": q["question"], **{f"option {j + 1}": o for j, o in enumerate(q["options"])},
+                               "answer": f"option {q['answer']}: " + (q["options"][q["answer"] - 1]
+                                                                       if q["answer"] <= len(q["options"]) else "?"),
+                               "category": q["category"]} for i, q in enumerate(corpus["mcq"])}
+    _write_bytes(out["benchmarks"] / "teleqna-sample.json", json.dumps(items, indent=1).encode())
+    lines = [json.dumps(r) for r in corpus["alpaca"]] + ['{"instruction": "Name the 5G core function that", ']
+    _write_bytes(out["instruct"] / "alpaca-sample.jsonl", ("\n".join(lines) + "\n").encode())
+    lines = [json.dumps(r) for r in corpus["open_instruct"]] + ['{"prompt": "What is a gNB?", "response": 42}']
+    _write_bytes(out["instruct"] / "open-instruct-sample.jsonl", ("\n".join(lines) + "\n").encode())
 
     from pipelines.demo.standard_docx import build_docx
 

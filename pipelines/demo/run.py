@@ -4,8 +4,11 @@ raw files → ingest (4 sources, bad records quarantined) → bronze → keyword
 → LLM relevance judge (embedded SmolLM2) on the keyword pool → silver.relevance → distilled cascade;
 arXiv source and 3GPP .docx → bronze.*_sources → LaTeX cleaning → silver.cleaned → cleanliness
 measure; general replay data → bronze.slimpajama; assembly (inclusion verdicts, dedup, ids) →
-gold.tele_data + gold.general_replay → release demo-v1 through the data-quality gate; then a summary
-of every table, its version and the per-source accounting, and where the release report is.
+gold.tele_data + gold.general_replay; benchmarks (../shared/data/benchmarks when it is beside the
+checkout, else a written sample) → gold.benchmarks; Tele-Eval: chunks → QnA pairs from the embedded
+model → filter chain (funnel report) → gold.tele_eval; instruction sets → gold.instructions;
+release demo-v1 of all of them through the data-quality gate; then a summary of every table, its
+version and the per-source accounting, and where the reports are.
 """
 from __future__ import annotations
 
@@ -18,16 +21,20 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines import config, lake
+from pipelines.benchmarks.stage import BenchmarkSource, ImportSpec, run_import
 from pipelines.config import SHIPPED_CONF
 from pipelines.demo.corpus import materialize
 from pipelines.filters.keyword_stage import KeywordSpec, run_keywords
 from pipelines.gold.assemble import AssembleSpec, run_assemble
 from pipelines.gold.inclusion import GoldSource
 from pipelines.ingest.stage import IngestSpec, run_ingest
+from pipelines.instruct.stage import ImportSource, InstructSpec, run_instruct
 from pipelines.llm.backend import BackendConfig
 from pipelines.llm.cascade import CascadeSpec, run_cascade
 from pipelines.llm.distilled import ClassifierParams
 from pipelines.llm.judge import JudgeSpec, run_judge
+from pipelines.qna.filter_stage import Answerability, FilterSpec, run_filter
+from pipelines.qna.generate import GenerateSpec, run_generate
 from pipelines.release.create import ReleaseSpec, create_release
 from pipelines.release.store import release_path
 from pipelines.sources.clean_stage import CleanSpec, run_clean
@@ -100,20 +107,64 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
     assembled = run_assemble(spark, cfg, _demo_assembly(), config_json=json.dumps({"demo": "assemble"}))
     for s in assembled.summaries:
         console.print(s.line())
+    bench = run_import(spark, cfg, _demo_benchmarks(raw))
+    for s in bench.summaries:
+        console.print(s.line() + "".join(f", {k} {v}" for k, v in sorted(s.rejected.items())))
+    console.print(bench.split_table())
+    # Tele-Eval with SmolLM2-135M: it copies the three-shot examples of the paper's prompt 3, so the
+    # demo asks zero-shot (telelake_v1's qna_generation_zero_shot); 200 new tokens per chunk on CPU
+    qna_backend = BackendConfig(kind="transformers", max_context_tokens=1024)
+    telelake_prompts = str(_conf("prompts", "telelake_v1.yaml"))
+    generated = run_generate(spark, cfg, GenerateSpec(prompts=telelake_prompts, prompt="qna_generation_zero_shot",
+                                                      max_tokens=200), qna_backend)
+    console.print(f"{generated.summary.line()}; {generated.pairs} pairs parsed; quarantined pieces "
+                  f"{generated.pair_problems}")
+    filtered = run_filter(spark, cfg, FilterSpec(
+        generation_prompts=telelake_prompts, generation_prompt="qna_generation_zero_shot",
+        regex=str(_conf("qna", "filters.yaml")), report=str(workdir / "reports" / "tele_eval"),
+        answerability=Answerability(prompts=str(_conf("prompts", "tele_llms_v1.yaml")), threshold=DEMO_THRESHOLD)),
+        qna_backend)
+    console.print(filtered.summary.line())
+    console.print("Tele-Eval funnel: " + " → ".join(f"{k} {v}" for k, v in filtered.funnel.items()))
+    instruct = run_instruct(spark, cfg, InstructSpec(
+        imports=[ImportSource(source="alpaca", format="alpaca", paths=[str(raw["instruct"] / "alpaca-sample.jsonl")]),
+                 ImportSource(source="open_instruct", format="open_instruct",
+                              paths=[str(raw["instruct"] / "open-instruct-sample.jsonl")])],
+        templates=str(_conf("instruct", "templates.yaml"))))
+    for line in instruct.lines():
+        console.print(line)
+    console.print(instruct.table())
     spec = config.load_section(ReleaseSpec, _conf("release.yaml"), "release")
     release = create_release(spark, cfg, DEMO_RELEASE, spec)
     m = release.manifest
     console.print(f"release {m['name']} {'created' if release.created else 'already exists (same content)'}: "
-                  + ", ".join(f"{c} {e['rows']:,} docs / {e['tokens']:,} tokens" for c, e in m["categories"].items()))
+                  + ", ".join(f"{c} {e['rows']:,} docs / {e['tokens']:,} tokens" for c, e in m["categories"].items())
+                  + "; " + ", ".join(f"{t} {e['rows']:,} rows" for t, e in m["tables"].items()
+                                     if t not in ("gold.tele_data", "gold.general_replay")))
     _print_summary(console, cfg, ingests + sources + [general],
                    keywords + [r.summary for r in judged] + [c.summary for c in cascaded] + cleaned
-                   + assembled.summaries)
+                   + assembled.summaries + bench.summaries + [generated.summary, filtered.summary] + instruct.summaries)
+    console.print(f"[bold]Tele-Eval funnel report[/]: {filtered.report}")
     console.print(f"[bold]release report[/]: {release_path(cfg, m['name'], m['report'])}")
     return {"ingest": ingests, "keywords": keywords, "judge": judged, "cascade": cascaded, "sources": sources,
-            "clean": cleaned, "measure": measure, "general": general, "assemble": assembled, "release": release}
+            "clean": cleaned, "measure": measure, "general": general, "assemble": assembled, "benchmarks": bench,
+            "qna_generate": generated, "qna_filter": filtered, "instruct": instruct, "release": release}
 
 
 DEMO_RELEASE = "demo-v1"
+SHARED_BENCHMARKS = SHIPPED_CONF.parent.parent / "shared" / "data" / "benchmarks"
+"""The real TeleQnA, ORAN-Bench-13K and srsRANBench, when ../shared is beside the checkout."""
+
+
+def _demo_benchmarks(raw: dict[str, Path]) -> ImportSpec:
+    """conf/benchmarks.yaml with its paths resolved against the checkout when the real benchmarks are
+    there; else the demo's written TeleQnA-layout sample."""
+    spec = config.load_section(ImportSpec, _conf("benchmarks.yaml"), "benchmarks")
+    if SHARED_BENCHMARKS.is_dir():
+        root = SHIPPED_CONF.parent
+        return replace(spec, sources=[replace(s, paths=[str((root / p).resolve()) for p in s.paths]) for s in spec.sources])
+    return replace(spec, sources=[BenchmarkSource(category="teleqna", format="teleqna_json", source="telelake demo sample",
+                                                  paths=[str(raw["benchmarks"] / "teleqna-sample.json")])])
 
 
 def _demo_assembly() -> AssembleSpec:

@@ -90,6 +90,25 @@ class InstructResult:
     tables: dict[str, int]
     already_committed: bool = False
 
+    def table(self):
+        """A rich table: examples per task and split."""
+        from rich.table import Table
+
+        t = Table(title=f"gold.instructions: examples per task and split ({self.edges:,} citation edges)")
+        for col in ("task", "train", "val", "test"):
+            t.add_column(col, justify="left" if col == "task" else "right")
+        for task, splits in sorted(self.rows.items()):
+            t.add_row(task, *(f"{splits.get(s, 0):,}" for s in ("train", "val", "test")))
+        return t
+
+    def lines(self) -> list[str]:
+        """One summary line per task, with its reasons."""
+        out = []
+        for s in self.summaries:
+            reasons = ", ".join(f"{k} {v:,}" for k, v in sorted((s.dropped + s.rejected).items()))
+            out.append(s.line() + (f" ({reasons})" if reasons else ""))
+        return out
+
 
 ROWS = pa.schema([("kind", pa.string()), ("task", pa.string()), ("unit", pa.string()), ("reason", pa.string()),
                   *[(f.name, f.type) for f in INSTRUCTIONS.schema if f.name not in ("build", "built_at", "task")],

@@ -150,7 +150,7 @@ def parse_result(row: dict, expected: int) -> list[dict]:
     parsed = parse_pairs(text, expected)
     out = [problem(i + 1, p.reason, p.detail, p.raw) for i, p in enumerate(parsed.problems)]
     for i, (q, a) in enumerate(parsed.pairs):
-        pid = hashlib.sha256(f"{row['key']}\x00{i}".encode()).hexdigest()[:20]
+        pid = hashlib.sha256(f"{row['chunk_id']}\x00{row['key']}\x00{i}".encode()).hexdigest()[:20]
         out.append(base | {"kind": "pair", "pair_id": pid, "pair_index": i, "question": q, "answer": a,
                            "parse_format": parsed.format, "parse_notes": parsed.notes})
     if not parsed.pairs:  # the whole output is among the problems; the chunk gave nothing

@@ -9,17 +9,25 @@ import numpy as np
 import pandas as pd
 
 from pipelines.gold.inclusion import STAGES
+from schemas import TELE_EVAL
 
 FUNNEL_STAGES = ("read", "sample", *STAGES)
 """`sample`: the general replay sample; a source shows only the stages its conf applies."""
 
 
 def _funnels(manifest: dict) -> dict[str, dict[str, int]]:
+    """source → stage → documents, from the assembly commits of the Tele-Data tables."""
     out = {}
-    for a in manifest["assembly"].values():
-        if a.get("funnel"):
+    for table, a in manifest["assembly"].items():
+        if a.get("funnel") and table != TELE_EVAL.name:
             out.update(json.loads(a["funnel"]))
     return out
+
+
+def _tele_eval_funnel(manifest: dict) -> dict[str, int]:
+    """stage → pairs remaining, from the filtering commit of the released gold.tele_eval."""
+    a = manifest["assembly"].get(TELE_EVAL.name) or {}
+    return json.loads(a["funnel"]) if a.get("funnel") else {}
 
 
 def write_report(out: Path, manifest: dict, profiles: dict[str, pd.DataFrame]) -> str:
@@ -97,6 +105,11 @@ def write_report(out: Path, manifest: dict, profiles: dict[str, pd.DataFrame]) -
         for n, f in funnels.items():
             lines.append(f"| {n} | " + " | ".join(f"{f[s]:,}" if s in f else "–" for s in stages) + " |")
         lines += ["", "![funnel](funnel.png)"]
+    te = _tele_eval_funnel(manifest)
+    if te:
+        lines += ["", "## Tele-Eval funnel", "", "Generated pairs remaining after each filter (the filtering run's "
+                  "report has every filter's count).", "", "| " + " | ".join(te) + " |", "|" + "---:|" * len(te),
+                  "| " + " | ".join(f"{v:,}" for v in te.values()) + " |"]
     for table, groups in manifest.get("contents", {}).items():
         lines += ["", f"## {table}", "", "| group | rows |", "|---|---:|"]
         lines += [f"| {g} | {n:,} |" for g, n in sorted(groups.items())]
