@@ -45,7 +45,8 @@ INSTRUCTIONS = TableContract(
         "split": "train | val | test: a benchmark item's split (val for early stopping, test never trained on), "
                  "or a seeded hash of the paper (literature hold-out); imported sets are train",
         "source": "dataset the example came from: the import's name, gold.benchmarks, gold.tele_data",
-        "source_ids": "ids it was built from: a benchmark item_id, Tele-Data ids (citing paper first)",
+        "source_ids": "ids it was built from: a benchmark item_id, Tele-Data ids (citing paper, then the cited or "
+                      "negative paper; recommendation: citing, cited, then the negatives)",
         "source_location": "line=, index=, or the builder's record (edge=arxiv_3>arxiv_9, …)",
     },
 )

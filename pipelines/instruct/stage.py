@@ -306,7 +306,7 @@ def edge_examples(templates: dict, spec: LiteratureSpec, e: dict, info: dict[str
         answer = candidates.index(b) + 1
         out.append(example(templates, "citation_recommendation", "literature",
                            f"Paper A:\n{text(a)}\n\nCandidates:\n{listing}", f"{answer}. {info[b][0]}", split,
-                           args[0], [a, *candidates], *args[1:]))
+                           args[0], [a, b, *rec], *args[1:]))
     return out
 
 
