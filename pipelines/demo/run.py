@@ -169,10 +169,10 @@ def _demo_benchmarks(raw: dict[str, Path]) -> ImportSpec:
 
 def _demo_assembly() -> AssembleSpec:
     """The shipped conf/gold/tele_data.yaml plus the demo's two extra web sources. The replay share is
-    20% here: 5% of a corpus this small is a fraction of one document."""
+    10% here: 5% of a corpus this small is a fraction of one document."""
     spec = config.load_section(AssembleSpec, _conf("gold", "tele_data.yaml"), "assemble")
     return replace(spec, sources=[*spec.sources, GoldSource(source="forum"), GoldSource(source="commoncrawl")],
-                   general=replace(spec.general, share=0.2))
+                   general=replace(spec.general, share=0.1))
 
 
 DEMO_THRESHOLD = 0.3

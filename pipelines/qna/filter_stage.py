@@ -36,7 +36,7 @@ from pipelines.llm.prompts import load_prompt_set
 from pipelines.llm.runner import RunSpec
 from pipelines.qna.decontam import BenchmarkIndex
 from pipelines.qna.filters import (FormRules, LanguageRules, LengthRules, RegexFilters, check_form, check_language,
-                                   check_length, example_keys)
+                                   check_length, example_keys, reference)
 from pipelines.qna.parse import few_shot_questions
 from pipelines.qna.report import write_report
 from pipelines.quarantine import quarantine_rows
@@ -116,7 +116,8 @@ RULES = pa.schema([("pair_id", pa.string()), ("stage", pa.string()), ("reason", 
 
 def rule_verdict(question: str, answer: str, chunk: str, regex: RegexFilters, spec: FilterSpec,
                  examples: frozenset[str]) -> dict:
-    """stage and reason of the first rule filter that drops the pair ("kept", "kept" if none). Pure."""
+    """stage and reason of the first rule filter that drops the pair ("kept", "kept" if none);
+    `chunk` in `filters.reference` form. Pure."""
     hits = regex.hits(question, answer)
     out = {"stage": "kept", "reason": "kept", "regex_hits": hits, "language": None, "language_score": None}
     if hits:
@@ -135,9 +136,10 @@ def _rules_fn(regex: RegexFilters, spec: FilterSpec, examples: frozenset[str]):
         for batch in batches:
             out = []
             for r in batch.to_pylist():
+                ref = reference(r["text"] or "")
                 for p in r["pairs"]:
-                    out.append({"pair_id": p["pair_id"], **rule_verdict(p["question"], p["answer"], r["text"] or "",
-                                                                       regex, spec, examples)})
+                    out.append({"pair_id": p["pair_id"], **rule_verdict(p["question"], p["answer"], ref, regex, spec,
+                                                                       examples)})
             if out:
                 yield pa.RecordBatch.from_pylist(out, schema=RULES)
     return run

@@ -6,6 +6,7 @@ language; then the LLM answerability filter, dedup and decontamination (stage.py
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,10 @@ class RegexFilter:
 class RegexFilters:
     version: str
     filters: tuple[RegexFilter, ...]
+
+    def __post_init__(self) -> None:  # the Hyperscan database's cache key, hashed once
+        patterns = "\x00".join(f"{f.name}\x01{f.pattern.pattern}" for f in self.filters)
+        object.__setattr__(self, "_key", hashlib.sha256(patterns.encode()).hexdigest())
 
     @classmethod
     def load(cls, path: str | Path) -> RegexFilters:
@@ -61,9 +66,52 @@ class RegexFilters:
         return cls(str(data["version"]), tuple(out))
 
     def hits(self, question: str, answer: str) -> list[str]:
-        """Names of every filter that matches, in conf order (the first is the drop reason)."""
+        """Names of every filter that matches, in conf order (the first is the drop reason).
+
+        Hyperscan scans each text once for all patterns in prefilter mode (a superset of the
+        matches: lookarounds are relaxed), and Python `re` confirms only the candidates it names;
+        without Hyperscan every pattern is searched with `re`."""
+        text = {"question": question, "answer": answer}
+        db = _hyperscan_db(self)
+        if db is None:
+            return self.hits_re(question, answer)
+        found: set[int] = set()
+        for value in (question, answer):
+            if value:
+                db.scan(value.encode("utf-8", "surrogatepass"), match_event_handler=_collect, context=found)
+        return [f.name for f in (self.filters[i] for i in sorted(found))
+                if any(f.pattern.search(text[k]) for k in f.fields)]
+
+    def hits_re(self, question: str, answer: str) -> list[str]:
+        """`hits` with Python `re` alone (the reference the Hyperscan path is tested against)."""
         text = {"question": question, "answer": answer}
         return [f.name for f in self.filters if any(f.pattern.search(text[k]) for k in f.fields)]
+
+
+_DBS: dict[str, object] = {}
+
+
+def _collect(pattern_id: int, start: int, end: int, flags: int, found: set[int]) -> None:
+    found.add(pattern_id)
+
+
+def _hyperscan_db(filters: RegexFilters):
+    """One compiled Hyperscan database per filter set and process (databases do not pickle)."""
+    key = filters._key
+    if key not in _DBS:
+        try:
+            import hyperscan
+        except ImportError:
+            _DBS[key] = None
+            return None
+        flags = (hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_SINGLEMATCH
+                 | hyperscan.HS_FLAG_UTF8 | hyperscan.HS_FLAG_UCP)
+        db = hyperscan.Database()
+        db.compile(expressions=[f.pattern.pattern.encode() for f in filters.filters],
+                   ids=list(range(len(filters.filters))), elements=len(filters.filters),
+                   flags=[flags] * len(filters.filters))
+        _DBS[key] = db
+    return _DBS[key]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,8 +149,9 @@ class FormRules:
 
 
 def check_form(question: str, answer: str, chunk: str, rules: FormRules, examples: frozenset[str]) -> str | None:
-    """Is it a question about its chunk, in its own words? `examples` are the normalized few-shot
-    questions of the generation prompt (`example_keys`)."""
+    """Is it a question about its chunk, in its own words? `chunk`: the chunk's `reference` form
+    (normalized once per chunk, not per pair); `examples`: the normalized few-shot questions of the
+    generation prompt (`example_keys`)."""
     q = question.strip()
     if not (q.endswith("?") or _INTERROGATIVE.match(q)):
         return "not_a_question"
@@ -120,11 +169,16 @@ def example_keys(examples: list[str]) -> frozenset[str]:
     return frozenset(" ".join(normalize(e)) for e in examples)
 
 
-def copies(words: list[str], chunk: str, run: int, share: float, n: int = 5) -> bool:
-    """Whether `words` repeat `run` consecutive words of `chunk`, or `share` of their n-grams occur in it."""
+def reference(chunk: str) -> str:
+    """The chunk as `copies` searches it: normalized words between spaces."""
+    return " " + " ".join(normalize(chunk)) + " "
+
+
+def copies(words: list[str], ref: str, run: int, share: float, n: int = 5) -> bool:
+    """Whether `words` repeat `run` consecutive words of the chunk (`reference` form), or `share` of
+    their n-grams occur in it."""
     if not words:
         return False
-    ref = " " + " ".join(normalize(chunk)) + " "
     if len(words) >= run and any(" " + " ".join(words[i:i + run]) + " " in ref for i in range(len(words) - run + 1)):
         return True
     if len(words) < n:

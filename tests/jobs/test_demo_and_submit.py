@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from pipelines import lake
-from pipelines.demo.run import run_demo
+from pipelines.demo.run import SHARED_BENCHMARKS, run_demo
 from pipelines.packaging import build_pyfiles_zip
 from tests.conftest import ROOT, subprocess_env
 
@@ -27,19 +27,37 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     assert cascade.pool == keywords["wikipedia"].kept and cascade.llm_calls == 0  # judgements from the store
     assert cascade.summary.read == cascade.pool and Path(cascade.report).is_file()
     sources = {s.source: s for s in out["sources"]}
-    assert sources["arxiv"].kept == 1 and sources["arxiv"].rejected == {"unsafe_path": 1}
+    assert sources["arxiv"].kept == 13 and sources["arxiv"].rejected == {"unsafe_path": 1}
     assert sources["standards"].kept == 2
     clean = {s.source: s for s in out["clean"]}
-    assert (clean["arxiv"].kept, clean["standards"].kept, clean["standards"].rejected) == (1, 1, {"xml_entity": 1})
-    assert out["measure"].documents == 2 and Path(out["measure"].report).is_file()
+    assert (clean["arxiv"].kept, clean["standards"].kept, clean["standards"].rejected) == (13, 1, {"xml_entity": 1})
+    assert out["measure"].documents == 14 and Path(out["measure"].report).is_file()
     assert out["general"].kept == 12
     assembled = {s.source: s for s in out["assemble"].summaries}
     assert {n: s.kept for n, s in assembled.items() if n != "slimpajama"} == {
-        "standards": 1, "arxiv": 1, "wikipedia": 2, "refinedweb": 1, "forum": 0, "commoncrawl": 0}
+        "standards": 1, "arxiv": 13, "wikipedia": 2, "refinedweb": 1, "forum": 0, "commoncrawl": 0}
     assert assembled["wikipedia"].dropped == {"keyword:no_keyword": 3, "relevance:llm_no": 3}
     assert 1 <= assembled["slimpajama"].kept < 12
+    bench = {s.source: s for s in out["benchmarks"].summaries}
+    if SHARED_BENCHMARKS.is_dir():  # the real TeleQnA, ORAN-Bench-13K and srsRANBench
+        assert bench["teleqna"].read == 10_000 and bench["oranbench"].rejected["no_options"] == 45
+    else:                           # the demo's written sample
+        assert (bench["teleqna"].kept, dict(bench["teleqna"].rejected)) == (8, {"no_options": 1,
+                                                                                "answer_out_of_range": 1})
+    gen, filt = out["qna_generate"], out["qna_filter"]
+    assert gen.summary.read == 16 and gen.pairs > 0 and gen.model_calls == 16   # 13 papers, 2 wiki, 1 spec
+    assert filt.summary.read == gen.pairs and filt.funnel["decontamination"] == filt.summary.kept
+    assert list(filt.funnel) == ["generated", "regex", "length", "form", "language", "answerability", "dedup",
+                                 "decontamination"] and Path(filt.report).is_file()
+    instruct = {s.source: s for s in out["instruct"].summaries}
+    assert (instruct["alpaca"].kept, dict(instruct["alpaca"].rejected)) == (3, {"malformed_json": 1})
+    assert dict(instruct["open_instruct"].rejected) == {"multi_turn": 1, "wrong_type": 1}
+    assert out["instruct"].edges == 23 and instruct["citation_recommendation"].kept == 23
+    assert instruct["title_generation"].kept == 13 and instruct["mcq_answering"].kept > 0
     release = out["release"]
     assert release.created and all(s["success"] for s in release.manifest["suites"])
+    assert {"gold.benchmarks", "gold.instructions"} <= set(release.manifest["tables"])
+    assert ("gold.tele_eval" in release.manifest["tables"]) == (filt.summary.kept > 0)
     assert set(release.manifest["categories"]) == {"arxiv", "standard", "wiki", "web", "general"}
     cfg = lake.LakeConfig(root=str(tmp_path / "demo" / "lake"))
     from pipelines.release.ops import verify
@@ -54,6 +72,8 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     assert again["cascade"][0].classifier_id == cascade.classifier_id and again["cascade"][0].llm_calls == 0
     assert {t: lake.load(cfg, t).version() for t in versions} == versions
     assert again["assemble"].already_committed and not again["release"].created
+    assert again["benchmarks"].already_committed and again["instruct"].already_committed
+    assert again["qna_generate"].summary.already_committed and again["qna_filter"].summary.already_committed
     assert again["release"].manifest == release.manifest
 
 

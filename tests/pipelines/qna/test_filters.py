@@ -4,14 +4,15 @@ import pytest
 
 from pipelines.qna.decontam import BenchmarkIndex
 from pipelines.qna.filter_stage import FilterSpec, rule_verdict
-from pipelines.qna.filters import FilterConfError, RegexFilters, example_keys
+from pipelines.qna.filters import FilterConfError, RegexFilters, example_keys, reference
 from tests.conftest import ROOT
 
 REGEX = RegexFilters.load(ROOT / "conf" / "qna" / "filters.yaml")
 SPEC = FilterSpec()
 EXAMPLES = example_keys(["What frequency band does Bluetooth use?"])
-CHUNK = ("The access and mobility management function (AMF) terminates the NAS signalling of the UE and handles "
+TEXT = ("The access and mobility management function (AMF) terminates the NAS signalling of the UE and handles "
          "registration, connection and mobility management in the 5G core network. The SMF manages PDU sessions.")
+CHUNK = reference(TEXT)
 
 GOOD = [
     ("What is the role of the AMF in the 5G core network?", "It handles registration, connection and mobility."),
@@ -38,7 +39,7 @@ def test_good_telecom_pairs_pass_every_rule(question, answer):
     assert (v["stage"], v["reason"], v["regex_hits"]) == ("kept", "kept", []) and v["language"] == "en"
 
 
-@pytest.mark.parametrize("question, answer, reason", [
+LOCAL = [
     ("In this context, what does the AMF terminate?", "NAS signalling.", "in_this_context"),
     ("What is the main contribution of this paper?", "A new scheduler.", "this_paper"),
     ("As highlighted in the survey, which function manages PDU sessions?", "The SMF.", "as_highlighted_in"),
@@ -53,7 +54,10 @@ def test_good_telecom_pairs_pass_every_rule(question, answer):
     ("What does the AMF terminate in the given text?", "NAS signalling.", "in_the_passage"),
     ("Which function manages PDU sessions in the 5G core network?", "The passage does not say.", "answer_the_passage"),
     ("Which interface connects the gNB-CU and gNB-DU as described in [12]?", "F1.", "citation_brackets"),
-])
+]
+
+
+@pytest.mark.parametrize("question, answer, reason", LOCAL)
 def test_local_references_are_dropped_by_the_named_regex(question, answer, reason):
     v = rule_verdict(question, answer, CHUNK, REGEX, SPEC, EXAMPLES)
     assert v["stage"] == "regex" and reason in v["regex_hits"] and v["reason"] == v["regex_hits"][0]
@@ -105,3 +109,20 @@ def test_decontamination_matches_shared_word_runs_and_short_exact_questions():
                        "operation in 5G?") == "teleqna_1"
     assert index.match("what is the o-du") == "oranbench_2"
     assert index.match("What is the purpose of the AMF registration procedure in the 5G core?") is None
+
+
+def test_hyperscan_prefilter_finds_exactly_the_matches_of_python_re():
+    pairs = GOOD + [(q, a) for q, a, _ in LOCAL] + [
+        ("What is the role of the AMF (see Fig. 3) in 5G?", "As described above, mobility."),
+        ("Qu'est-ce que l'AMF dans le cœur 5G ?", "La fonction d'accès — voir l'Annexe B."),
+        ("Which lemma 2 bounds the SINR?", "I'm sorry, I cannot say."),
+        ("Explain the O-RAN E2 interface", "[12] and \\cite{x} describe it."),
+    ]
+    teleqna = ROOT.parent / "shared" / "data" / "benchmarks" / "teleqna" / "TeleQnA.txt"
+    if teleqna.is_file():  # and 3,000 real questions with their explanations
+        import json
+
+        items = list(json.loads(teleqna.read_text()).values())[:3000]
+        pairs += [(x["question"], x.get("explanation") or "") for x in items]
+    for q, a in pairs:
+        assert REGEX.hits(q, a) == REGEX.hits_re(q, a), q
