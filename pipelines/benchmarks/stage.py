@@ -219,7 +219,8 @@ def _previous(cfg: lake.LakeConfig, batch: lake.Batch) -> ImportResult | None:
         return None
     for entry in lake.history(cfg, BENCHMARKS.name):
         if entry.get("telelake.app_id") == batch.app_id:
-            summaries = [JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])]
+            summaries = sorted((JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])),
+                               key=lambda s: s.source)
             tables = {BENCHMARKS.name: entry["version"], REJECTED.name: q}
             for s in summaries:
                 s.already_committed, s.tables = True, tables

@@ -30,7 +30,8 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
     """
     corpus = load_corpus()
     out = {name: raw_dir / name for name in ("wikipedia", "refinedweb", "forum", "commoncrawl", "arxiv",
-                                             "arxiv_listing", "standards", "slimpajama", "benchmarks", "instruct")}
+                                             "arxiv_listing", "arxiv_papers", "standards", "slimpajama", "benchmarks",
+                                             "instruct")}
     for folder in out.values():
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -76,7 +77,7 @@ def materialize(raw_dir: Path) -> dict[str, Path]:
     _write_bytes(out["arxiv"] / "2411.09999.tar.gz", tar_gz({"../../outside.tex": b"\\documentclass{article}"}))
     papers = load_papers()
     for paper in papers:
-        _write_bytes(out["arxiv"] / f"{paper['id']}.tar.gz", tar_gz(paper_source(paper)))
+        _write_bytes(out["arxiv_papers"] / f"{paper['id']}.tar.gz", tar_gz(paper_source(paper)))
     listing = [ARXIV_LISTING] + [{"id": p["id"], "title": p["title"], "abstract": " ".join(p["abstract"].split()),
                                   "categories": "eess.SP cs.NI", "authors": "Demo Author"} for p in papers]
     _write_bytes(out["arxiv_listing"] / "listing.jsonl", "".join(json.dumps(r) + "\n" for r in listing).encode())

@@ -444,7 +444,8 @@ def _previous(cfg: lake.LakeConfig, batch: lake.Batch) -> InstructResult | None:
     for entry in lake.history(cfg, INSTRUCTIONS.name):
         if entry.get("telelake.app_id") == batch.app_id:
             tables = {INSTRUCTIONS.name: entry["version"], REJECTED.name: q}
-            summaries = [JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])]
+            summaries = sorted((JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])),
+                               key=lambda s: s.source)
             for s in summaries:
                 s.already_committed, s.tables = True, tables
             return InstructResult(summaries, json.loads(entry["telelake.rows"]), int(entry["telelake.edges"]), tables,

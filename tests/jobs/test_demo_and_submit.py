@@ -4,12 +4,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipelines import lake
-from pipelines.demo.run import SHARED_BENCHMARKS, run_demo
+from pipelines.demo.run import run_demo
 from pipelines.packaging import build_pyfiles_zip
 from tests.conftest import ROOT, subprocess_env
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     out = run_demo(tmp_path / "demo")
     ingest = {s.source: s for s in out["ingest"]}
@@ -39,13 +43,10 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     assert assembled["wikipedia"].dropped == {"keyword:no_keyword": 3, "relevance:llm_no": 3}
     assert 1 <= assembled["slimpajama"].kept < 12
     bench = {s.source: s for s in out["benchmarks"].summaries}
-    if SHARED_BENCHMARKS.is_dir():  # the real TeleQnA, ORAN-Bench-13K and srsRANBench
-        assert bench["teleqna"].read == 10_000 and bench["oranbench"].rejected["no_options"] == 45
-    else:                           # the demo's written sample
-        assert (bench["teleqna"].kept, dict(bench["teleqna"].rejected)) == (8, {"no_options": 1,
-                                                                                "answer_out_of_range": 1})
+    assert (bench["teleqna"].kept, dict(bench["teleqna"].rejected)) == (8, {"no_options": 1, "answer_out_of_range": 1})
     gen, filt = out["qna_generate"], out["qna_filter"]
-    assert gen.summary.read == 16 and gen.pairs > 0 and gen.model_calls == 16   # 13 papers, 2 wiki, 1 spec
+    # 16 chunks (13 papers, 2 wiki articles, 1 spec), a sample of 8 sent to the model
+    assert (gen.summary.read, gen.summary.dropped["not_sampled"], gen.model_calls) == (16, 8, 8) and gen.pairs > 0
     assert filt.summary.read == gen.pairs and filt.funnel["decontamination"] == filt.summary.kept
     assert list(filt.funnel) == ["generated", "regex", "length", "form", "language", "answerability", "dedup",
                                  "decontamination"] and Path(filt.report).is_file()

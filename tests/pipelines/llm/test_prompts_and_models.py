@@ -12,7 +12,8 @@ PAPER = ROOT / "conf" / "prompts" / "tele_llms_v1.yaml"
 
 def test_paper_prompt_set_loads_and_labels_are_single_tokens(backend):
     ps = load_prompt_set(PAPER)
-    assert ps.version == "tele-llms-v1" and set(ps.prompts) == {"relevance_arxiv", "relevance_web"}
+    assert ps.version == "tele-llms-v1" and set(ps.prompts) == {"relevance_arxiv", "relevance_web", "qna_generation",
+                                                                          "answerability"}
     assert "Answer by Yes or No" in ps.get("relevance_web").template
     r = Renderer(backend.tokenizer(), 512)
     yes, no = r.label_ids(ps.get("relevance_web"))

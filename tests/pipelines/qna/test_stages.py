@@ -19,7 +19,7 @@ from schemas import LLM_RESULTS, TELE_DATA
 from tests.conftest import ROOT
 from tests.pipelines.gold.conftest import write_rows
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = pytest.mark.spark
 PROMPTS = str(ROOT / "conf" / "prompts" / "tele_llms_v1.yaml")
 BACKEND = BackendConfig(kind="transformers", max_context_tokens=1024)
 SPEC = GenerateSpec(prompts=PROMPTS, max_tokens=200, chunk=ChunkSpec(size=600, min_chars=100))
@@ -117,6 +117,7 @@ def test_generation_parses_every_output_and_quarantines_what_it_cannot_use(spark
     assert len(lake.read_arrow(cfg, "quarantine.rejected")) == len(rejects)
 
 
+@pytest.mark.slow
 def test_filter_chain_ledger_gold_and_report(spark, tele_data, tmp_path):
     cfg = tele_data
     _store_outputs(spark, cfg, SPEC)

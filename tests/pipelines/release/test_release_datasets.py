@@ -54,7 +54,8 @@ def test_tele_eval_and_instructions_are_gated_counted_and_exported(spark, lake_c
     first = json.loads(te.read_text().splitlines()[0])
     assert list(first) == ["Statement", "Answer", "ID"] and first["ID"] == "arxiv_3"
 
-    write_rows(spark, cfg, TELE_EVAL, [{**tele_eval_rows(["wiki_4"])[0], "pair_id": "p9"}], "te3")
+    write_rows(spark, cfg, TELE_EVAL, [{**tele_eval_rows(["wiki_4"])[0], "pair_id": "p9",
+                                       "Statement": "Which function sets up PDU sessions in the 5G core?"}], "te3")
     create_release(spark, cfg, "v2", ReleaseSpec())
     d = diff(cfg, "v1", "v2")
     assert d["tables"]["gold.tele_eval"]["added_ids"] == ["p9"] and d["tables"]["gold.tele_eval"]["removed"] == 0
