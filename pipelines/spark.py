@@ -49,3 +49,17 @@ def has_delta_connector(spark) -> bool:
     """True when the delta-spark jars are on the classpath and its extension is configured."""
     ext = spark.conf.get("spark.sql.extensions", "") or ""
     return "io.delta.sql.DeltaSparkSessionExtension" in ext
+
+
+def flat_map(fn, schema):
+    """A mapInArrow function: every input row (a dict) → `fn(row)`, a list of dicts → batches of
+    `schema` (empty results yield nothing)."""
+    import pyarrow as pa
+
+    def run(batches):
+        for b in batches:
+            out = [o for row in b.to_pylist() for o in fn(row)]
+            if out:
+                yield pa.RecordBatch.from_pylist(out, schema=schema)
+
+    return run

@@ -212,19 +212,14 @@ def _split_stats(items) -> tuple[dict, dict]:
 
 def _previous(cfg: lake.LakeConfig, batch: lake.Batch) -> ImportResult | None:
     """The result stored with a batch whose two commits are both done."""
-    if lake.committed_version(cfg, BENCHMARKS.name, batch) is None:
-        return None
     q = lake.committed_version(cfg, REJECTED.name, batch)
-    if q is None:
+    entry = lake.batch_commit(cfg, BENCHMARKS.name, batch) if q is not None else None
+    if entry is None:
         return None
-    for entry in lake.history(cfg, BENCHMARKS.name):
-        if entry.get("telelake.app_id") == batch.app_id:
-            summaries = sorted((JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])),
-                               key=lambda s: s.source)
-            tables = {BENCHMARKS.name: entry["version"], REJECTED.name: q}
-            for s in summaries:
-                s.already_committed, s.tables = True, tables
-            return ImportResult(summaries, json.loads(entry["telelake.splits"]), json.loads(entry["telelake.majority"]),
-                                tables, already_committed=True)
-    raise RuntimeError(f"{BENCHMARKS.name}: batch {batch.app_id} is committed but its commit carries no summary")
-
+    summaries = sorted((JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])),
+                       key=lambda s: s.source)
+    tables = {BENCHMARKS.name: entry["version"], REJECTED.name: q}
+    for s in summaries:
+        s.already_committed, s.tables = True, tables
+    return ImportResult(summaries, json.loads(entry["telelake.splits"]), json.loads(entry["telelake.majority"]),
+                        tables, already_committed=True)

@@ -295,12 +295,12 @@ def _assign_ids(spark, cfg: lake.LakeConfig, kept: DataFrame, tag: str, now) -> 
 
 def _previous(cfg: lake.LakeConfig, batch: lake.Batch, tag: str) -> AssembleResult:
     """The result stored with an assembly already committed: nothing is recomputed."""
-    for entry in lake.history(cfg, TELE_DATA.name):
-        if entry.get("telelake.app_id") == batch.app_id:
-            summaries = [JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])]
-            for s in summaries:
-                s.already_committed = True
-            tables = summaries[0].tables if summaries else {}
-            return AssembleResult(tag, summaries, json.loads(entry["telelake.funnel"]),
-                                  {**tables, TELE_DATA.name: entry["version"]}, already_committed=True)
+    entry = lake.batch_commit(cfg, TELE_DATA.name, batch)
+    if entry is not None:
+        summaries = [JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])]
+        for s in summaries:
+            s.already_committed = True
+        tables = summaries[0].tables if summaries else {}
+        return AssembleResult(tag, summaries, json.loads(entry["telelake.funnel"]),
+                              {**tables, TELE_DATA.name: entry["version"]}, already_committed=True)
     raise RuntimeError(f"{TELE_DATA.name}: assembly {tag} is committed but its commit carries no summary")

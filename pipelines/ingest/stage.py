@@ -146,11 +146,11 @@ def previous_summary(cfg, table: str, batch: lake.Batch) -> JobSummary | None:
     version = lake.committed_version(cfg, table, batch)
     if version is None:
         return None
-    for entry in lake.history(cfg, table):
-        if entry.get("telelake.app_id") == batch.app_id and "telelake.summary" in entry:
-            s = JobSummary.from_json(entry["telelake.summary"])
-            s.already_committed = True
-            s.tables = {table: entry["version"]}
-            return s
+    entry = lake.batch_commit(cfg, table, batch)
+    if entry is not None and "telelake.summary" in entry:
+        s = JobSummary.from_json(entry["telelake.summary"])
+        s.already_committed = True
+        s.tables = {table: entry["version"]}
+        return s
     raise RuntimeError(f"{table}: batch {batch.app_id} is committed but its commit carries no summary")
 

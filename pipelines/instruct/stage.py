@@ -33,6 +33,7 @@ from pipelines.instruct import literature as lit
 from pipelines.instruct.imports import Format, read_records
 from pipelines.lake.spark_types import spark_schema
 from pipelines.quarantine import quarantine_rows
+from pipelines.spark import flat_map
 from pipelines.summary import JobSummary
 from schemas import BENCHMARKS, CLEANED, REJECTED, TELE_DATA
 from schemas.instructions import INSTRUCTIONS
@@ -181,15 +182,6 @@ def mcq_example(templates: dict, item: dict) -> dict:
                    item["item_id"])
 
 
-def _mcq_fn(templates: dict):
-    def run(batches):
-        for b in batches:
-            out = [mcq_example(templates, r) for r in b.to_pylist()]
-            if out:
-                yield pa.RecordBatch.from_pylist(out, schema=ROWS)
-    return run
-
-
 # -- literature -----------------------------------------------------------------------------------------
 
 PAPER = pa.schema([("id", pa.string()), ("title", pa.string()), ("abstract", pa.string()), ("arxiv_id", pa.string()),
@@ -238,15 +230,6 @@ def paper_examples(templates: dict, spec: LiteratureSpec, p: dict) -> list[dict]
     return out
 
 
-def _paper_tasks_fn(templates: dict, spec: LiteratureSpec):
-    def run(batches):
-        for b in batches:
-            out = [e for p in b.to_pylist() for e in paper_examples(templates, spec, p)]
-            if out:
-                yield pa.RecordBatch.from_pylist(out, schema=ROWS)
-    return run
-
-
 EDGE = pa.schema([("a", pa.string()), ("b", pa.string()), ("key", pa.string()), ("sentence", pa.string())])
 
 
@@ -265,15 +248,6 @@ def paper_edges(p: dict, by_arxiv: dict[str, str], by_title: dict[str, str]) -> 
             sentences = lit.citing_sentences(p["content"], entry["key"])
             out.append({"a": p["id"], "b": target, "key": entry["key"], "sentence": sentences[0] if sentences else None})
     return out
-
-
-def _edges_fn(by_arxiv: dict[str, str], by_title: dict[str, str]):
-    def run(batches):
-        for b in batches:
-            out = [e for p in b.to_pylist() for e in paper_edges(p, by_arxiv, by_title)]
-            if out:
-                yield pa.RecordBatch.from_pylist(out, schema=EDGE)
-    return run
 
 
 def edge_examples(templates: dict, spec: LiteratureSpec, e: dict, info: dict[str, tuple[str, str]],
@@ -322,7 +296,7 @@ def _literature(spark, cfg: lake.LakeConfig, spec: LiteratureSpec, templates: di
         "*", F.lit(None).cast("array<string>").alias("cited"), F.lit(None).cast("string").alias("bibliography"))
     papers = (joined.select("id", "content", "metadata", "cited", "bibliography")
               .mapInArrow(_paper_fn(spec), spark_schema(PAPER)).persist(StorageLevel.MEMORY_AND_DISK))
-    per_paper = papers.mapInArrow(_paper_tasks_fn(templates, spec), spark_schema(ROWS))
+    per_paper = papers.mapInArrow(flat_map(lambda p: paper_examples(templates, spec, p), ROWS), spark_schema(ROWS))
     keys = papers.select("id", "title", "arxiv_id").collect()
     by_arxiv = {r["arxiv_id"]: r["id"] for r in keys if r["arxiv_id"]}
     by_title = {}
@@ -330,8 +304,8 @@ def _literature(spark, cfg: lake.LakeConfig, spec: LiteratureSpec, templates: di
         if k := lit.title_key(r["title"]):
             by_title.setdefault(k, r["id"])
     pool = sorted(r["id"] for r in keys)
-    edges = (papers.select("id", "content", "cited", "bibliography").mapInArrow(_edges_fn(by_arxiv, by_title),
-                                                                                  spark_schema(EDGE))
+    edges = (papers.select("id", "content", "cited", "bibliography")
+             .mapInArrow(flat_map(lambda p: paper_edges(p, by_arxiv, by_title), EDGE), spark_schema(EDGE))
              .persist(StorageLevel.MEMORY_AND_DISK))
     cited = edges.groupBy("a").agg(F.collect_set("b").alias("cited"))
     info = {r["id"]: (r["title"] or "", r["abstract"] or "")
@@ -340,15 +314,8 @@ def _literature(spark, cfg: lake.LakeConfig, spec: LiteratureSpec, templates: di
     # fine for an arXiv corpus (~100k papers, ~150 MB); beyond that, join them per edge instead
     info_b = spark.sparkContext.broadcast(info)
 
-    def run(batches):
-        for b in batches:
-            out = []
-            for e in b.to_pylist():
-                out += edge_examples(templates, spec, e, info_b.value, pool)
-            if out:
-                yield pa.RecordBatch.from_pylist(out, schema=ROWS)
-
-    per_edge = edges.join(cited, "a").mapInArrow(run, spark_schema(ROWS))
+    per_edge = edges.join(cited, "a").mapInArrow(
+        flat_map(lambda e: edge_examples(templates, spec, e, info_b.value, pool), ROWS), spark_schema(ROWS))
     n_edges = edges.count()
     log.info("literature: %d papers, %d citation edges between them", len(pool), n_edges)
     return [per_paper, per_edge], n_edges
@@ -385,7 +352,7 @@ def run_instruct(spark, cfg: lake.LakeConfig, spec: InstructSpec, config_json: s
         items = lake.read_spark(spark, cfg, BENCHMARKS.name).where(F.col("split").isin(spec.mcq.splits))
         if spec.mcq.categories:
             items = items.where(F.col("category").isin(spec.mcq.categories))
-        frames.append(items.mapInArrow(_mcq_fn(templates), spark_schema(ROWS)))
+        frames.append(items.mapInArrow(flat_map(lambda r: [mcq_example(templates, r)], ROWS), spark_schema(ROWS)))
     n_edges = 0
     if spec.literature.enabled:
         lit_frames, n_edges = _literature(spark, cfg, spec.literature, templates)
@@ -436,18 +403,14 @@ def run_instruct(spark, cfg: lake.LakeConfig, spec: InstructSpec, config_json: s
 
 
 def _previous(cfg: lake.LakeConfig, batch: lake.Batch) -> InstructResult | None:
-    if lake.committed_version(cfg, INSTRUCTIONS.name, batch) is None:
-        return None
     q = lake.committed_version(cfg, REJECTED.name, batch)
-    if q is None:
+    entry = lake.batch_commit(cfg, INSTRUCTIONS.name, batch) if q is not None else None
+    if entry is None:
         return None
-    for entry in lake.history(cfg, INSTRUCTIONS.name):
-        if entry.get("telelake.app_id") == batch.app_id:
-            tables = {INSTRUCTIONS.name: entry["version"], REJECTED.name: q}
-            summaries = sorted((JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])),
-                               key=lambda s: s.source)
-            for s in summaries:
-                s.already_committed, s.tables = True, tables
-            return InstructResult(summaries, json.loads(entry["telelake.rows"]), int(entry["telelake.edges"]), tables,
-                                  already_committed=True)
-    raise RuntimeError(f"{INSTRUCTIONS.name}: batch {batch.app_id} is committed but its commit carries no summary")
+    tables = {INSTRUCTIONS.name: entry["version"], REJECTED.name: q}
+    summaries = sorted((JobSummary.from_json(json.dumps(s)) for s in json.loads(entry["telelake.summaries"])),
+                       key=lambda s: s.source)
+    for s in summaries:
+        s.already_committed, s.tables = True, tables
+    return InstructResult(summaries, json.loads(entry["telelake.rows"]), int(entry["telelake.edges"]), tables,
+                          already_committed=True)

@@ -36,6 +36,11 @@ def history(cfg: LakeConfig, name: str, limit: int | None = None) -> list[dict]:
     return load(cfg, name).history(limit)
 
 
+def batch_commit(cfg: LakeConfig, name: str, batch) -> dict | None:
+    """The history entry (version, telelake.* metadata) of the commit of `name` that wrote `batch`."""
+    return next((e for e in history(cfg, name) if e.get("telelake.app_id") == batch.app_id), None)
+
+
 def _pins_dir(cfg: LakeConfig, name: str) -> tuple[pafs.FileSystem, str]:
     fs, root = filesystem(cfg.root, cfg.storage_options)
     return fs, f"{root.rstrip('/')}/_telelake/pins/{name}"

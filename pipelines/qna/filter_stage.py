@@ -40,6 +40,7 @@ from pipelines.qna.filters import (FormRules, LanguageRules, LengthRules, RegexF
 from pipelines.qna.parse import few_shot_questions
 from pipelines.qna.report import write_report
 from pipelines.quarantine import quarantine_rows
+from pipelines.spark import flat_map
 from pipelines.summary import JobSummary
 from schemas import BENCHMARKS, QNA_CHUNKS, QNA_PAIRS, QNA_VERDICTS, REJECTED, TELE_EVAL
 
@@ -131,18 +132,11 @@ def rule_verdict(question: str, answer: str, chunk: str, regex: RegexFilters, sp
     return out | {"stage": "language", "reason": why} if why else out
 
 
-def _rules_fn(regex: RegexFilters, spec: FilterSpec, examples: frozenset[str]):
-    def run(batches):
-        for batch in batches:
-            out = []
-            for r in batch.to_pylist():
-                ref = reference(r["text"] or "")
-                for p in r["pairs"]:
-                    out.append({"pair_id": p["pair_id"], **rule_verdict(p["question"], p["answer"], ref, regex, spec,
-                                                                       examples)})
-            if out:
-                yield pa.RecordBatch.from_pylist(out, schema=RULES)
-    return run
+def chunk_verdicts(row: dict, regex: RegexFilters, spec: FilterSpec, examples: frozenset[str]) -> list[dict]:
+    """RULES rows for the pairs of one chunk (`row`: chunk text and its pairs); the chunk is normalized once."""
+    ref = reference(row["text"] or "")
+    return [{"pair_id": p["pair_id"], **rule_verdict(p["question"], p["answer"], ref, regex, spec, examples)}
+            for p in row["pairs"]]
 
 
 SIGS = pa.schema([pa.field("doc_id", pa.string(), nullable=False), pa.field("source", pa.string()),
@@ -202,7 +196,7 @@ def run_filter(spark, cfg: lake.LakeConfig, spec: FilterSpec, backend: BackendCo
     chunks = lake.read_spark(spark, cfg, QNA_CHUNKS.name, columns=["chunk_id", "text"])
     grouped = (pairs.groupBy("chunk_id").agg(F.collect_list(F.struct("pair_id", "question", "answer")).alias("pairs"))
                .join(chunks, "chunk_id", "left"))
-    rules = grouped.mapInArrow(_rules_fn(regex, spec, examples), spark_schema(RULES))
+    rules = grouped.mapInArrow(flat_map(lambda r: chunk_verdicts(r, regex, spec, examples), RULES), spark_schema(RULES))
     ledger = pairs.select("pair_id", "source_id", "category", "question", "answer").join(rules, "pair_id")
     ledger = ledger.withColumn("p_answerable", F.lit(None).cast("double")).persist(StorageLevel.MEMORY_AND_DISK)
     model_calls = 0
@@ -334,8 +328,8 @@ def _write(spark, cfg, spec: FilterSpec, regex: RegexFilters, pairs, ledger, bat
 
 def _previous(cfg, batch, done: JobSummary, tag: str) -> FilterResult:
     done.tables[REJECTED.name] = lake.committed_version(cfg, REJECTED.name, batch)
-    for entry in lake.history(cfg, TELE_EVAL.name):
-        if entry.get("telelake.app_id") == batch.app_id:
-            return FilterResult(done, tag, json.loads(entry["telelake.funnel"]), json.loads(entry["telelake.reasons"]),
-                                json.loads(entry["telelake.regex_hits"]), entry["telelake.report"])
-    raise RuntimeError(f"{TELE_EVAL.name}: filtering {tag} is committed but its commit carries no summary")
+    entry = lake.batch_commit(cfg, TELE_EVAL.name, batch)
+    if entry is None:
+        raise RuntimeError(f"{TELE_EVAL.name}: filtering {tag} is committed but its commit carries no summary")
+    return FilterResult(done, tag, json.loads(entry["telelake.funnel"]), json.loads(entry["telelake.reasons"]),
+                        json.loads(entry["telelake.regex_hits"]), entry["telelake.report"])

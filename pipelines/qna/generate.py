@@ -34,6 +34,7 @@ from pipelines.llm.runner import (REQUEST_SCHEMA, RunSpec, render_request, run_r
 from pipelines.qna.chunk import ChunkSpec, chunk_spans
 from pipelines.qna.parse import parse_pairs, schema_for
 from pipelines.quarantine import quarantine_rows
+from pipelines.spark import flat_map
 from pipelines.summary import JobSummary
 from schemas import QNA_CHUNKS, QNA_PAIRS, REJECTED, TELE_DATA
 from schemas.qna import TELE_EVAL_CATEGORIES
@@ -160,15 +161,6 @@ def parse_result(row: dict, expected: int) -> list[dict]:
     return out
 
 
-def _parse_fn(expected: int):
-    def run(batches):
-        for batch in batches:
-            out = [r for row in batch.to_pylist() for r in parse_result(row, expected)]
-            if out:
-                yield pa.RecordBatch.from_pylist(out, schema=PARSED)
-    return run
-
-
 def run_generate(spark, cfg: lake.LakeConfig, spec: GenerateSpec, backend: BackendConfig,
                  config_json: str = "{}") -> GenerateResult:
     model = resolve(backend.model)  # on the driver first: converts the embedded model once
@@ -211,7 +203,7 @@ def run_generate(spark, cfg: lake.LakeConfig, spec: GenerateSpec, backend: Backe
         stats = run_requests(spark, cfg, requests, backend, spec.run, model=model.name, revision=model.revision,
                              prompt_version=prompts.version)
         parsed = (requests.join(stored_results(spark, cfg), "key", "left")
-                  .mapInArrow(_parse_fn(spec.pairs_per_chunk), spark_schema(PARSED))
+                  .mapInArrow(flat_map(lambda r: parse_result(r, spec.pairs_per_chunk), PARSED), spark_schema(PARSED))
                   .persist(StorageLevel.MEMORY_AND_DISK))
         summary = JobSummary(job="qna generate", source=",".join(spec.categories))
         for r in chunks.groupBy("verdict", "reason").count().collect():
@@ -261,7 +253,6 @@ def run_generate(spark, cfg: lake.LakeConfig, spec: GenerateSpec, backend: Backe
 
 
 def _meta(cfg: lake.LakeConfig, batch: lake.Batch) -> dict:
-    for entry in lake.history(cfg, QNA_PAIRS.name):
-        if entry.get("telelake.app_id") == batch.app_id:
-            return {"pairs": int(entry["telelake.pairs"]), "pair_problems": json.loads(entry["telelake.pair_problems"])}
-    return {"pairs": 0, "pair_problems": {}}
+    entry = lake.batch_commit(cfg, QNA_PAIRS.name, batch) or {}
+    return {"pairs": int(entry.get("telelake.pairs", 0)),
+            "pair_problems": json.loads(entry.get("telelake.pair_problems", "{}"))}
