@@ -8,6 +8,11 @@ from pipelines import lake
 from schemas import REJECTED
 
 
+def reject_id_column(job: str) -> Column:
+    """The Spark form of `ingest.records.reject_id`: sha256 of job, source_file and source_location."""
+    return F.sha2(F.concat_ws("\x00", F.lit(job), "source_file", "source_location"), 256).substr(1, 32)
+
+
 def quarantine_rows(spark, cfg: lake.LakeConfig, rejects: DataFrame, *, job: str, source: str | Column, batch: str,
                     now) -> DataFrame:
     """REJECTED rows from `rejects` (reject_id, source_file, source_location, reason, detail and, when

@@ -24,11 +24,11 @@ from pipelines import lake
 from pipelines.benchmarks.items import ItemRules, check_item
 from pipelines.benchmarks.readers import Format, read_items
 from pipelines.benchmarks.split import SplitSpec, assign
-from pipelines.ingest.inputs import fingerprint, list_inputs
+from pipelines.ingest.inputs import fingerprint, list_source_inputs
 from pipelines.ingest.parse import utc_now
 from pipelines.ingest.records import Reject, reject_id
 from pipelines.lake.spark_types import spark_schema
-from pipelines.quarantine import quarantine_rows
+from pipelines.quarantine import quarantine_rows, reject_id_column
 from pipelines.summary import JobSummary
 from schemas import REJECTED
 from schemas.benchmarks import BENCHMARKS
@@ -134,11 +134,8 @@ def _parse_fn(spec: ImportSpec, storage_options: dict[str, str]):
 def run_import(spark, cfg: lake.LakeConfig, spec: ImportSpec, config_json: str = "{}") -> ImportResult:
     if not spec.sources:
         raise ValueError("benchmarks.sources is empty: name at least one benchmark file")
-    units, files = [], []
-    for i, src in enumerate(spec.sources):
-        found = list_inputs(src.paths, "parquet" if src.format == "gsma_parquet" else "jsonl", cfg.storage_options)
-        units += [(i, f.path) for f in found]
-        files += found
+    units, files = list_source_inputs([(s.paths, "parquet" if s.format == "gsma_parquet" else "jsonl")
+                                       for s in spec.sources], cfg.storage_options)
     fp = fingerprint(files, IMPORT_VERSION, repr(spec))
     batch = lake.Batch(app_id=f"telelake.{JOB}.{fp}", version=1)
     done = _previous(cfg, batch)
@@ -162,8 +159,7 @@ def run_import(spark, cfg: lake.LakeConfig, spec: ImportSpec, config_json: str =
                                                         "item_id")).otherwise(F.col("detail")))
             .withColumn("kind", F.when(F.col("reason").isin("conflicting_duplicates", "duplicate_item"), "reject")
                         .otherwise(F.col("kind")))
-            .withColumn("reject_id", F.coalesce("reject_id", F.sha2(F.concat_ws("\x00", F.lit(JOB), "source_file",
-                                                                                  "source_location"), 256).substr(1, 32)))
+            .withColumn("reject_id", F.coalesce("reject_id", reject_id_column(JOB)))
             .persist(StorageLevel.MEMORY_AND_DISK))
     try:
         summaries: dict[str, JobSummary] = {}

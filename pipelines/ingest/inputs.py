@@ -55,6 +55,18 @@ def list_inputs(paths: list[str], fmt: str, storage_options: dict[str, str]) -> 
     return sorted(found.values(), key=lambda f: f.path)
 
 
+def list_source_inputs(sources: list[tuple[list[str], str]], storage_options: dict[str, str]
+                       ) -> tuple[list[tuple[int, str]], list[InputFile]]:
+    """For (paths, format) per configured source: ((source index, path) of every input file, the
+    input files for the batch fingerprint)."""
+    units, files = [], []
+    for i, (paths, fmt) in enumerate(sources):
+        found = list_inputs(paths, fmt, storage_options)
+        units += [(i, f.path) for f in found]
+        files += found
+    return units, files
+
+
 def remote_files(uri: str, storage_options: dict[str, str], suffixes: tuple[str, ...]) -> list[InputFile]:
     """The object at `uri`, or the objects below it whose name ends with one of `suffixes`."""
     fs, inner = filesystem(uri, storage_options)

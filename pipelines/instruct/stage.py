@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from pipelines import lake
 from pipelines.benchmarks.split import unit
-from pipelines.ingest.inputs import fingerprint, list_inputs
+from pipelines.ingest.inputs import fingerprint, list_source_inputs
 from pipelines.ingest.parse import utc_now
 from pipelines.ingest.records import Reject, reject_id
 from pipelines.instruct import literature as lit
@@ -325,11 +325,7 @@ def _literature(spark, cfg: lake.LakeConfig, spec: LiteratureSpec, templates: di
 
 def run_instruct(spark, cfg: lake.LakeConfig, spec: InstructSpec, config_json: str = "{}") -> InstructResult:
     templates = load_templates(spec.templates)
-    units, files = [], []
-    for i, src in enumerate(spec.imports):
-        found = list_inputs(src.paths, "jsonl", cfg.storage_options)
-        units += [(i, f.path) for f in found]
-        files += found
+    units, files = list_source_inputs([(s.paths, "jsonl") for s in spec.imports], cfg.storage_options)
     have = {t: lake.open_table(cfg, t) for t in (BENCHMARKS.name, TELE_DATA.name, CLEANED.name)}
     if spec.mcq.enabled and have[BENCHMARKS.name] is None:
         raise LookupError(f"instruct.mcq needs {BENCHMARKS.name}: run `telelake benchmarks import` first, or set "

@@ -39,7 +39,7 @@ from pipelines.qna.filters import (FormRules, LanguageRules, LengthRules, RegexF
                                    check_length, example_keys, reference)
 from pipelines.qna.parse import few_shot_questions
 from pipelines.qna.report import write_report
-from pipelines.quarantine import quarantine_rows
+from pipelines.quarantine import quarantine_rows, reject_id_column
 from pipelines.spark import flat_map
 from pipelines.summary import JobSummary
 from schemas import BENCHMARKS, QNA_CHUNKS, QNA_PAIRS, QNA_VERDICTS, REJECTED, TELE_EVAL
@@ -200,7 +200,7 @@ def run_filter(spark, cfg: lake.LakeConfig, spec: FilterSpec, backend: BackendCo
     ledger = pairs.select("pair_id", "source_id", "category", "question", "answer").join(rules, "pair_id")
     ledger = ledger.withColumn("p_answerable", F.lit(None).cast("double")).persist(StorageLevel.MEMORY_AND_DISK)
     model_calls = 0
-    cached = []
+    cached = [ledger]  # everything persisted here is released when the run ends
     try:
         if spec.answerability.enabled:
             ledger, model_calls, requests = _answerability(spark, cfg, spec.answerability, backend, judge_model, ledger)
@@ -208,7 +208,8 @@ def run_filter(spark, cfg: lake.LakeConfig, spec: FilterSpec, backend: BackendCo
         ledger = ledger.withColumn("duplicate_of", F.lit(None).cast("string")).withColumn(
             "similarity", F.lit(None).cast("double"))
         if spec.dedup.enabled:
-            ledger = _dedup(ledger, spec.dedup)
+            ledger, sigs = _dedup(ledger, spec.dedup)
+            cached.append(sigs)
         ledger = ledger.withColumn("contaminated_by", F.lit(None).cast("string"))
         if deco.enabled:
             index = BenchmarkIndex(((r["item_id"], r["question"]) for r in lake.read_arrow(
@@ -260,7 +261,7 @@ def _dedup(ledger, spec: QuestionDedup):
            .withColumn("stage", F.when(F.col("_of").isNotNull(), "dedup").otherwise(F.col("stage")))
            .withColumn("reason", F.when(F.col("_of").isNotNull(), F.col("_why")).otherwise(F.col("reason")))
            .drop("_of", "_sim", "_why"))
-    return out
+    return out, sigs
 
 
 def _write(spark, cfg, spec: FilterSpec, regex: RegexFilters, pairs, ledger, batch, tag: str, config_json: str,
@@ -302,8 +303,7 @@ def _write(spark, cfg, spec: FilterSpec, regex: RegexFilters, pairs, ledger, bat
         F.lit(QNA_PAIRS.name).alias("source_file"), F.concat(F.lit("pair_id="), "pair_id").alias("source_location"),
         F.encode(F.concat_ws("\n", F.concat(F.lit("Question: "), "question"), F.concat(F.lit("Answer: "), "answer")),
                  "utf-8").alias("raw"))
-    failed = failed.withColumn("reject_id", F.sha2(F.concat_ws("\x00", F.lit(JOB), "source_file", "source_location"),
-                                                   256).substr(1, 32)).withColumn("raw_bytes", F.length("raw").cast("long"))
+    failed = failed.withColumn("reject_id", reject_id_column(JOB)).withColumn("raw_bytes", F.length("raw").cast("long"))
     report = write_report(spec.report, tag, funnel, reasons, hits, len(regex.filters),
                           ledger.select("p_answerable", "stage").where(F.col("p_answerable").isNotNull())
                           .toPandas(), spec.answerability.threshold)

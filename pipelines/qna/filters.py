@@ -140,6 +140,11 @@ _INTERROGATIVE = re.compile(r"^\s*(?:what|which|who|whom|whose|when|where|why|ho
                             r"under what|at what|by what|from what|with what|of what|according to what)\b", re.I)
 
 
+def reads_as_question(text: str) -> bool:
+    """Ends with '?' or starts with an interrogative word."""
+    return text.rstrip().endswith("?") or bool(_INTERROGATIVE.match(text))
+
+
 @dataclass(frozen=True, kw_only=True)
 class FormRules:
     copy_words: int = 12
@@ -153,7 +158,7 @@ def check_form(question: str, answer: str, chunk: str, rules: FormRules, example
     (normalized once per chunk, not per pair); `examples`: the normalized few-shot questions of the
     generation prompt (`example_keys`)."""
     q = question.strip()
-    if not (q.endswith("?") or _INTERROGATIVE.match(q)):
+    if not reads_as_question(q):
         return "not_a_question"
     words = normalize(q)
     if " ".join(words) in examples:

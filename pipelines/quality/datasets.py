@@ -7,7 +7,6 @@ table (`suites.contract_expectations`).
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.dedup.stage import content_hash
+from pipelines.qna.filters import reads_as_question
 from pipelines.quality.profile import aggregates, contract_arrays, profile_batch, profile_schema
 from pipelines.quality.suites import SuiteRules, contract_expectations, gxe, row_expectations, table_expectations
 from schemas.benchmarks import SPLITS
@@ -57,8 +57,6 @@ class TeleEvalRules:
     """Share of statements that repeat another one once normalized: dedup should leave ~0."""
 
 
-_QUESTION = re.compile(r"\?\s*$|^\s*(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|"
-                       r"could|should|would|will|in what|under what|to what)\b", re.I)
 TELE_EVAL_DERIVED = [pa.field("statement_chars", pa.int64()), pa.field("answer_chars", pa.int64()),
                      pa.field("is_question", pa.bool_()), pa.field("statement_hash", pa.string()),
                      pa.field("source_known", pa.bool_())]
@@ -72,7 +70,7 @@ def tele_eval_suite(contract: TableContract, rules: TeleEvalRules, source_ids: f
         st, an, ids = b.column("Statement").to_pylist(), b.column("Answer").to_pylist(), b.column("ID").to_pylist()
         return pa.RecordBatch.from_arrays(contract_arrays(b, contract) + [
             pa.array([len(s or "") for s in st], pa.int64()), pa.array([len(a or "") for a in an], pa.int64()),
-            pa.array([bool(_QUESTION.search(s or "")) for s in st]), pa.array([content_hash(s or "") for s in st]),
+            pa.array([reads_as_question(s or "") for s in st]), pa.array([content_hash(s or "") for s in st]),
             pa.array([source_ids is None or i in source_ids for i in ids])], schema=schema)
 
     rows = contract_expectations(contract) + [
