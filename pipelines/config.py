@@ -139,6 +139,11 @@ def _convert(tp: Any, value: Any, where: str, key: str) -> Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: {here} must be a number, got {value!r}") from None
     if tp is str and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(tp, type) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):

@@ -1,0 +1,89 @@
+"""Train from a release: continual pretraining, instruction tuning or LoRA, on DeepSpeed.
+
+    telelake train --recipe cpt --release demo-v1 --set train.max_steps=5
+    telelake train --recipe cpt_lora --release tele-data-2026.11
+    telelake train --recipe sft --release tele-data-2026.11 --set train.model.path=runs/cpt-…/checkpoints/step-000800/hf
+    telelake train --resume runs/cpt-demo-v1-20261202T101500Z --recipe cpt --release demo-v1
+    telelake train compare runs/cpt-… runs/cpt_lora-… --out reports/lora_vs_full.png
+
+Several GPUs (one process per GPU; rank 0 builds the shards, the others wait):
+
+    deepspeed --num_gpus 8 --module jobs.train --recipe cpt --release NAME
+    torchrun --nproc-per-node 8 -m jobs.train --recipe cpt --release NAME
+    # several nodes: deepspeed --hostfile hosts --num_nodes 4 --num_gpus 8 --module jobs.train ...
+
+The release is verified first (a changed or missing file refuses the run before any training), the
+shards are built or reused, and the run directory records release, shard manifest, config and code.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from jobs._common import Runtime, load_config
+from training.config import TrainSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainJobConfig(Runtime):
+    train: TrainSpec = field(default_factory=TrainSpec)
+
+
+def run(cfg: TrainJobConfig, release: str, *, name: str | None = None, resume: str | None = None,
+        console: Console | None = None):
+    from pipelines.spark import build_session
+    from training.run import launch
+
+    console = console or Console()
+    result = launch(cfg.lake, cfg.train, release, spark_factory=lambda: build_session(cfg.spark, "telelake-shards"),
+                    name=name, resume=resume, console=console)
+    f = result.final
+    if f:
+        console.print(f"train {cfg.train.recipe} on {release}: step {f['step']:,}, loss {f['loss']:.4f}"
+                      + (f", val loss {f['val_loss']:.4f}" if "val_loss" in f else "")
+                      + f", {f['tokens_per_s']:,.0f} tokens/s")
+    console.print(f"[bold]checkpoint[/]: {result.checkpoint}/hf" if result.checkpoint else "no checkpoint written")
+    console.print(f"[bold]plots[/]: {result.run_dir / 'loss.png'}, {result.run_dir / 'grad_norm.png'}, "
+                  f"{result.run_dir / 'lr.png'}; metrics {result.run_dir / 'metrics.jsonl'}")
+    return result
+
+
+def compare(runs: list[str], out: str, console: Console | None = None) -> list[Path]:
+    from training.plots import compare_runs
+
+    named = {Path(r).name: Path(r) for r in runs}
+    written = [compare_runs(named, Path(out)),
+               compare_runs(named, Path(out).with_name(Path(out).stem + "_val.png"), key="val_loss")]
+    (console or Console()).print("wrote " + ", ".join(map(str, written)))
+    return written
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", default="cpt", help="conf/training/<recipe>.yaml: cpt, cpt_lora, sft")
+    p.add_argument("--release", required=True, help="release name (telelake release list)")
+    p.add_argument("--conf", default=None, help="a recipe conf file (default conf/training/<recipe>.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="e.g. --set train.max_steps=5 --set train.batch.micro_batch=2")
+    p.add_argument("--run-name", default=None, help="run directory name (default <recipe>-<release>-<UTC time>)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue this run from its latest checkpoint")
+    p.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)  # deepspeed launcher
+    return p
+
+
+def main(argv: list[str] | None = None):
+    args = parser().parse_args(argv)
+    args.conf = args.conf or str(Path(__file__).resolve().parents[1] / "conf" / "training" / f"{args.recipe}.yaml")
+    if not Path(args.conf).is_file():
+        known = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "training").glob("*.yaml")
+                       if not p.stem.startswith("zero"))
+        raise SystemExit(f"telelake: no recipe {args.recipe!r} ({args.conf} not found); recipes: {known}")
+    cfg = load_config(TrainJobConfig, args)
+    return run(cfg, args.release, name=args.run_name, resume=args.resume)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Release → tokenized, packed Arrow IPC shards for the trainer (encode, plan, stage)."""

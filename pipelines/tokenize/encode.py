@@ -1,0 +1,134 @@
+"""Text → token ids: documents for continual pretraining, conversations for instruction tuning.
+
+Pure functions over a tokenizer folder (a local Hugging Face model or tokenizer folder). Documents
+are encoded with the Rust `tokenizers` library in batches, without special tokens, and end with the
+end-of-sequence token, so a packed sequence shows the model where one document stops. Conversations
+are rendered with the folder's chat template; the prompt and the answer are encoded separately and
+concatenated, so the answer-only loss mask is exact (no re-tokenization across the boundary).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class TokenizerFolderError(ValueError):
+    """The tokenizer folder is missing a file the shards need."""
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    folder: str
+    sha256: str
+    """Hash of tokenizer.json, tokenizer_config.json and the chat template: shards built with another
+    tokenizer are never reused."""
+    eos_id: int
+    eos_token: str
+    vocab_size: int
+
+    def to_dict(self) -> dict:
+        return {"folder": self.folder, "sha256": self.sha256, "eos_id": self.eos_id, "eos_token": self.eos_token,
+                "vocab_size": self.vocab_size}
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
+
+
+def inspect_tokenizer(folder: str | Path, *, chat: bool = False) -> TokenizerInfo:
+    """Check `folder` (tokenizer.json, an eos token; a chat template when `chat`) and describe it."""
+    folder = Path(folder)
+    if not (folder / "tokenizer.json").is_file():
+        raise TokenizerFolderError(f"tokenizer folder {folder} has no tokenizer.json; pass --tokenizer a local "
+                                   f"Hugging Face model or tokenizer folder (a fast tokenizer)")
+    config = _tokenizer_config(folder)
+    eos = config.get("eos_token")
+    eos = eos.get("content") if isinstance(eos, dict) else eos
+    if not eos:
+        raise TokenizerFolderError(f"{folder}/tokenizer_config.json names no eos_token: packed documents need "
+                                   f"one to end on; add \"eos_token\" to it")
+    if chat and not ((folder / "chat_template.jinja").is_file() or config.get("chat_template")):
+        raise TokenizerFolderError(f"tokenizer folder {folder} has no chat template (chat_template.jinja or "
+                                   f"chat_template in tokenizer_config.json): instruction tuning renders "
+                                   f"conversations with it; use an instruct model's folder")
+    tok = _rust_tokenizer(str(folder))
+    eos_id = tok.token_to_id(eos)
+    if eos_id is None:
+        raise TokenizerFolderError(f"eos_token {eos!r} of {folder} is not in its vocabulary")
+    h = hashlib.sha256()
+    for name in TOKENIZER_FILES:
+        if (folder / name).is_file():
+            h.update(name.encode() + b"\0" + (folder / name).read_bytes())
+    return TokenizerInfo(folder=str(folder.resolve()), sha256=h.hexdigest(), eos_id=int(eos_id), eos_token=eos,
+                         vocab_size=tok.get_vocab_size(with_added_tokens=True))
+
+
+def _tokenizer_config(folder: Path) -> dict:
+    path = folder / "tokenizer_config.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+@functools.lru_cache(maxsize=4)
+def _rust_tokenizer(folder: str):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(folder) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+@functools.lru_cache(maxsize=4)
+def _hf_tokenizer(folder: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def encode_documents(folder: str, texts: list[str], eos_id: int) -> list[np.ndarray]:
+    """Token ids (int32) of each text followed by `eos_id`; an empty text gives an empty array."""
+    if not texts:
+        return []
+    encodings = _rust_tokenizer(folder).encode_batch(texts, add_special_tokens=False)
+    out = []
+    for text, e in zip(texts, encodings, strict=True):
+        ids = np.asarray(e.ids, dtype=np.int32)
+        out.append(np.append(ids, np.int32(eos_id)) if text else ids)
+    return out
+
+
+def conversation(instruction: str, input_: str | None, output: str) -> tuple[list[dict], str]:
+    """The chat messages of an instruction example (user turn, then the answer) and the answer text."""
+    prompt = instruction if not input_ else f"{instruction}\n\n{input_}"
+    return [{"role": "user", "content": prompt}], output
+
+
+def encode_conversations(folder: str, examples: list[tuple[list[dict], str]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(token ids, loss mask) per (prompt messages, answer): the prompt is the chat template rendered
+    with the generation prompt; the target is the answer and the template's end of turn. The mask is 1
+    exactly on the target tokens."""
+    hf = _hf_tokenizer(folder)
+    rust = _rust_tokenizer(folder)
+    prompts, targets = [], []
+    for messages, answer in examples:
+        prompt = hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        full = hf.apply_chat_template([*messages, {"role": "assistant", "content": answer}], tokenize=False)
+        if not full.startswith(prompt):
+            raise TokenizerFolderError(f"the chat template of {folder} does not render the prompt as a prefix of "
+                                       f"the whole conversation; the answer-only mask cannot be placed")
+        target = full[len(prompt):].rstrip("\n")  # the turn's end token is the last target; the newline after it is not
+        prompts.append(prompt)
+        targets.append(target)
+    p_enc = rust.encode_batch(prompts, add_special_tokens=False)
+    t_enc = rust.encode_batch(targets, add_special_tokens=False)
+    out = []
+    for p, t in zip(p_enc, t_enc, strict=True):
+        ids = np.asarray(p.ids + t.ids, dtype=np.int32)
+        mask = np.zeros(len(ids), np.uint8)
+        mask[len(p.ids):] = 1
+        out.append((ids, mask))
+    return out

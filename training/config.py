@@ -1,0 +1,90 @@
+"""Training recipes as typed config: conf/training/<recipe>.yaml → TrainSpec.
+
+Defaults are the paper's continual-pretraining setup (Tele-LLMs §VI): AdamW with weight decay 0.1 and
+default betas, gradient clipping 1.0, linear warm-up over 10% of an epoch, cosine decay to 10% of the
+peak learning rate, peak lr 1e-5 (Llama; Gemma 2e-5), 4M-token batches, 2 epochs, bf16 on GPU.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pipelines.llm.models import ModelSpec
+from pipelines.tokenize.stage import ShardSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimSpec:
+    lr: float = 1e-5
+    """Peak learning rate (paper: 1e-5 for Llama-3-8B, 2e-5 for Gemma-2B)."""
+    weight_decay: float = 0.1
+    """Decoupled weight decay; not applied to biases and norm weights."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    """Global gradient-norm clip (0 turns it off)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleSpec:
+    warmup_epoch_share: float = 0.1
+    """Linear warm-up over this share of one epoch's optimizer steps."""
+    min_lr_ratio: float = 0.1
+    """Cosine decay ends at this fraction of the peak learning rate."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchSpec:
+    tokens_per_step: int = 4_194_304
+    """Global batch in tokens (paper: 4M); rounded to whole micro-batches × ranks × accumulation."""
+    micro_batch: int = 4
+    """Sequences per rank per forward pass."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoraSpec:
+    r: int = 64
+    alpha: int = 32
+    dropout: float = 0.1
+    """The paper's LoRA comparison: r 64, alpha 32, dropout 0.1."""
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                               "up_proj", "down_proj"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSpec:
+    recipe: str = "cpt"
+    """Name recorded with the run (cpt, sft, cpt_lora, ...)."""
+    model: ModelSpec = field(default_factory=ModelSpec)
+    """Any local Hugging Face causal LM folder; default the embedded SmolLM2-135M."""
+    tokenizer: str | None = None
+    """Tokenizer folder for the shards; default the model's folder."""
+    shards: ShardSpec = field(default_factory=ShardSpec)
+    optim: OptimSpec = field(default_factory=OptimSpec)
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+    batch: BatchSpec = field(default_factory=BatchSpec)
+    lora: LoraSpec | None = None
+    """Train a LoRA adapter instead of every parameter."""
+    epochs: float = 2.0
+    max_steps: int | None = None
+    """Stop after this many optimizer steps (the schedule still spans `epochs`); for smoke runs."""
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """auto: bf16 on GPU, fp32 on CPU."""
+    zero: str = "zero2.yaml"
+    """DeepSpeed ZeRO config, a file in conf/training/ or a path."""
+    attention: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    """Attention kernel; every one of them masks packed documents from each other through the
+    position ids (no attention mask is passed)."""
+    gradient_checkpointing: bool = False
+    eval_every_steps: int = 50
+    eval_batches: int = 20
+    """Validation micro-batches per evaluation (0: the whole validation split)."""
+    save_every_steps: int = 200
+    keep_checkpoints: int = 2
+    log_every_steps: int = 1
+    seed: int = 1234
+    peak_tflops: float | None = None
+    """Peak dense throughput of one device for MFU; default: known GPUs by name (bf16), on CPU a
+    matmul measured at start."""
+    out: str = "runs"
+    """Folder the run directory is created in."""

@@ -1,0 +1,120 @@
+"""Launch a training run from a release: verify, build or reuse the shards, record, train.
+
+The run directory (`<train.out>/<name>/`) records what the run was made of, in run.json: the release
+(name, content hash), the shard set (folder, key, counts, tokenizer hash), the resolved config, the
+code version, the model folder and its fingerprint, the world size. Beside it: metrics.jsonl,
+loss.png, grad_norm.png, lr.png and checkpoints/step-NNNNNN/{DeepSpeed state, hf/}.
+
+Under a multi-process launcher (deepspeed, torchrun) rank 0 builds the shards while the others wait,
+then every rank memory-maps the same files.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines import config, lake
+from pipelines.llm.models import resolve
+from pipelines.release.create import code_version
+from pipelines.tokenize.stage import ShardSet, build_shards
+from training.config import TrainSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    shards: ShardSet
+    checkpoint: Path | None
+    final: dict
+    """The last metrics record (loss, val_loss, tokens/s, ...)."""
+
+
+def run_name(spec: TrainSpec, release: str) -> str:
+    return f"{spec.recipe}-{release}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str, *, spark_factory, name: str | None = None,
+           resume: str | None = None, console=None) -> RunResult:
+    """Train `spec` on `release`. `resume`: a run directory to continue from its latest checkpoint."""
+    import torch
+
+    from training.trainer import Trainer, setup_distributed
+
+    rank, _, world = setup_distributed()
+    model = resolve(spec.model, chat=spec.shards.mode == "sft")
+    tokenizer = spec.tokenizer or model.path
+    if rank == 0:
+        shards = build_shards(spark_factory, cfg, release, tokenizer, spec.shards, code_version=code_version())
+    if world > 1:
+        torch.distributed.barrier()
+    if rank != 0:  # the set exists now: this finds and checks it without Spark
+        shards = build_shards(None, cfg, release, tokenizer, spec.shards)
+    run_dir = Path(resume) if resume else Path(spec.out) / (name or run_name(spec, release))
+    if resume and not (run_dir / "run.json").is_file():
+        raise FileNotFoundError(f"--resume {resume}: no run.json there; give a run directory made by `telelake train`")
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _record(run_dir, spec, release, shards, model, world, resumed=bool(resume))
+    trainer = Trainer(spec, model.path, shards.folder, run_dir)
+    say = console.print if console else log.info
+    for line in [*shards.lines(), *trainer.describe()]:
+        if rank == 0:
+            say(line)
+    if resume:
+        trainer.resume()
+    state = _train(trainer, rank)
+    final = state.history[-1] if state.history else {}
+    ckpt = sorted((run_dir / "checkpoints").glob("step-*"))
+    return RunResult(run_dir=run_dir, shards=shards, checkpoint=ckpt[-1] if ckpt else None, final=final)
+
+
+def _train(trainer, rank: int):
+    if rank != 0 or not sys.stderr.isatty():
+        return trainer.train()
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn()) as progress:
+        return trainer.train(progress)
+
+
+def _record(run_dir: Path, spec: TrainSpec, release: str, shards: ShardSet, model, world: int, *, resumed: bool) -> None:
+    m = shards.manifest
+    record = {
+        "recipe": spec.recipe, "release": m["release"],
+        "shards": {"folder": str(shards.folder), "key": m["key"], "tokenizer": m["tokenizer"], "seq_len": m["seq_len"],
+                   "splits": {s: {k: v for k, v in e.items() if k != "shards"} for s, e in m["splits"].items()},
+                   "blend": m["blend"], "built_by": m.get("code_version")},
+        "config": config.to_dict(spec), "code_version": code_version(),
+        "model": {"name": model.name, "path": model.path, "revision": model.revision},
+        "world_size": world, "command": sys.argv,
+    }
+    path = run_dir / "run.json"
+    if resumed and path.is_file():
+        first = json.loads(path.read_text())
+        if first["release"]["content_hash"] != record["release"]["content_hash"] or first["shards"]["key"] != record["shards"]["key"]:
+            raise ValueError(f"--resume {run_dir}: the run trained on release {first['release']['name']} / shards "
+                             f"{first['shards']['key']}, not {release} / {record['shards']['key']}; resume with the same "
+                             f"release and shard settings")
+        record = {**first, "resumes": [*first.get("resumes", []), {"at": _now(), "code_version": record["code_version"],
+                                                                   "world_size": world}]}
+    else:
+        record["started_at"] = _now()
+    path.write_text(json.dumps(record, indent=1, default=str))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

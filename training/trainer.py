@@ -1,0 +1,362 @@
+"""The DeepSpeed trainer: packed shards in, HF-format checkpoints and metrics out.
+
+`deepspeed.initialize` directly rather than the HF Trainer integration: the step is ours to write
+(token-weighted loss over a global batch, position-id block attention with no attention mask, a
+consumed-samples counter that decides the data order), and the same loop serves continual
+pretraining, instruction tuning, LoRA and, later, distillation.
+
+    train → train_step → forward_backward → evaluate / save
+
+One dense line per logged step (loss, val loss, grad norm, lr, tokens/s, MFU) goes to the log and to
+metrics.jsonl in the run directory; plots are redrawn at every save. A checkpoint holds DeepSpeed's
+engine state (model, optimizer, scheduler; for exact resume) plus an `hf/` folder (safetensors and the
+tokenizer) that `from_pretrained` loads.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training import throughput
+from training.config import TrainSpec
+from training.data import IGNORE, GlobalOrder, PackedShards, step_batch
+
+log = logging.getLogger(__name__)
+
+
+def setup_distributed() -> tuple[int, int, int]:
+    """(rank, local rank, world size); a plain `python -m` run becomes a world of one (gloo on CPU)."""
+    if "RANK" not in os.environ:
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    import deepspeed
+
+    if not torch.distributed.is_initialized():
+        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+    return int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")), int(os.environ["WORLD_SIZE"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Plan:
+    """Derived numbers of a run, printed once."""
+    micro: int
+    accum: int
+    world: int
+    seq_len: int
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+
+    @property
+    def global_batch(self) -> int:
+        return self.micro * self.accum * self.world
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.global_batch * self.seq_len
+
+
+def make_plan(spec: TrainSpec, n_train: int, seq_len: int, world: int) -> Plan:
+    micro = spec.batch.micro_batch
+    accum = max(1, round(spec.batch.tokens_per_step / (seq_len * micro * world)))
+    per_epoch = max(1, n_train // (micro * accum * world))
+    total = max(1, math.ceil(spec.epochs * per_epoch))
+    warmup = max(1, round(spec.schedule.warmup_epoch_share * per_epoch))
+    return Plan(micro, accum, world, seq_len, per_epoch, total, min(warmup, total))
+
+
+@dataclass
+class State:
+    step: int = 0
+    consumed_samples: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, spec: TrainSpec, model_dir: str, shards: str | Path, run_dir: str | Path) -> None:
+        self.spec = spec
+        self.model_dir = model_dir
+        self.run_dir = Path(run_dir)
+        self.rank, self.local_rank, self.world = setup_distributed()
+        self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
+        self.bf16 = spec.precision == "bf16" or (spec.precision == "auto" and self.device.type == "cuda")
+        self.train_data = PackedShards(shards, "train")
+        self.val_data = PackedShards(shards, "val") if self._has_val(shards) else None
+        self.order = GlobalOrder(len(self.train_data), spec.seed)
+        self.plan = make_plan(spec, len(self.train_data), self.train_data.seq_len, self.world)
+        self.state = State()
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        _seed_everything(spec.seed)
+        self.model = self._build_model()
+        self.engine = self._build_engine()
+        self.flops_token = throughput.flops_per_token(self.model, self.plan.seq_len)
+        name = torch.cuda.get_device_name(self.local_rank) if self.device.type == "cuda" else None
+        self.peak, self.peak_source = throughput.device_peak_flops(name, spec.peak_tflops)
+
+    @staticmethod
+    def _has_val(shards) -> bool:
+        m = json.loads((Path(shards) / "manifest.json").read_text())
+        return m["splits"].get("val", {}).get("sequences", 0) > 0
+
+    # --- building ------------------------------------------------------------------------------
+
+    def _build_model(self):
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32,
+                                                     attn_implementation=self.spec.attention)
+        model.config.use_cache = False
+        if self.spec.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        if self.spec.lora is not None:
+            from peft import LoraConfig, get_peft_model
+
+            lc = self.spec.lora
+            model = get_peft_model(model, LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
+                                                     target_modules=list(lc.target_modules), task_type="CAUSAL_LM"))
+        return model
+
+    def _build_engine(self):
+        import deepspeed
+
+        o = self.spec.optim
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
+                                       {"params": no_decay, "weight_decay": 0.0}],
+                                      lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+        plan, sched = self.plan, self.spec.schedule
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: throughput.lr_factor(
+            s, warmup=plan.warmup_steps, total=plan.total_steps, min_ratio=sched.min_lr_ratio))
+        ds_config = {**zero_config(self.spec.zero), "train_micro_batch_size_per_gpu": plan.micro,
+                     "gradient_accumulation_steps": plan.accum, "gradient_clipping": o.grad_clip,
+                     "bf16": {"enabled": self.bf16}, "steps_per_print": 1 << 30, "wall_clock_breakdown": False}
+        self.zero_stage = int(ds_config.get("zero_optimization", {}).get("stage", 0))
+        engine, _, _, _ = deepspeed.initialize(model=self.model, optimizer=optimizer, lr_scheduler=scheduler,
+                                               config=ds_config)
+        return engine
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def describe(self) -> list[str]:
+        p = self.plan
+        n_params = sum(x.numel() for x in self.model.parameters())
+        n_train = sum(x.numel() for x in self.model.parameters() if x.requires_grad)
+        return [f"model {self.model_dir}: {n_params / 1e6:,.1f}M parameters, {n_train / 1e6:,.2f}M trained"
+                f"{' (LoRA)' if self.spec.lora else ''}; {'bf16' if self.bf16 else 'fp32'} on {self.device} × {p.world}, "
+                f"ZeRO stage {self.zero_stage}",
+                f"batch: {p.micro} sequences × {p.accum} accumulation × {p.world} ranks = {p.global_batch} sequences "
+                f"= {p.tokens_per_step:,} tokens per step",
+                f"schedule: {p.steps_per_epoch:,} steps per epoch, {p.total_steps:,} steps for {self.spec.epochs:g} "
+                f"epochs, warm-up {p.warmup_steps:,}, cosine to {self.spec.schedule.min_lr_ratio:g}× peak lr "
+                f"{self.spec.optim.lr:g}" + (f"; stopping at step {self.spec.max_steps}" if self.spec.max_steps else ""),
+                f"data: {len(self.train_data):,} train sequences of {p.seq_len:,} tokens, "
+                f"{len(self.val_data) if self.val_data else 0:,} validation; "
+                f"{self.flops_token / 1e9:,.2f} GFLOPs per token; MFU peak: {self.peak_source}"]
+
+    def train(self, progress=None) -> State:
+        last = min(self.plan.total_steps, self.spec.max_steps or self.plan.total_steps)
+        task = progress.add_task("training", total=last, completed=self.state.step) if progress else None
+        while self.state.step < last:
+            record = self.train_step()
+            step = self.state.step
+            if self.val_data is not None and (step % self.spec.eval_every_steps == 0 or step == last):
+                record["val_loss"] = self.evaluate()
+            self._log(record)
+            if step % self.spec.save_every_steps == 0 or step == last:
+                self.save(final=step == last)
+            if progress:
+                progress.update(task, completed=step)
+        return self.state
+
+    def train_step(self) -> dict:
+        p = self.plan
+        batch = step_batch(self.train_data, self.order, self.state.consumed_samples, micro=p.micro, accum=p.accum,
+                           world=p.world, rank=self.rank)
+        self.engine.train()
+        lr = self.engine.get_lr()[0]
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        grad_norm = None
+        for m, micro in enumerate(batch.micro):
+            ce = self.forward_backward(micro, batch.targets)
+            loss_sum += ce
+            if m == len(batch.micro) - 1 and self.zero_stage == 0 and not self.bf16:
+                grad_norm = _grad_norm(self.model)  # DeepSpeed reports none for plain fp32 data parallelism
+            self.engine.step()
+        if grad_norm is None:
+            gn = self.engine.get_global_grad_norm()
+            grad_norm = float(gn) if gn is not None else float("nan")
+        loss = _all_sum(loss_sum) / max(1, batch.targets)
+        elapsed = time.perf_counter() - start
+        self.state.step += 1
+        self.state.consumed_samples += p.global_batch
+        positions = p.global_batch * p.seq_len
+        return {"step": self.state.step, "epoch": self.state.consumed_samples / len(self.train_data),
+                "consumed_samples": self.state.consumed_samples, "loss": loss, "grad_norm": grad_norm,
+                "lr": lr, "tokens": batch.tokens,
+                "targets": batch.targets, "step_s": elapsed, "tokens_per_s": batch.tokens / elapsed,
+                "mfu": throughput.mfu(self.flops_token, positions / elapsed, self.peak, p.world),
+                "first_samples": batch.samples[:4]}
+
+    def forward_backward(self, micro: dict, step_targets: int) -> torch.Tensor:
+        """Cross-entropy summed over this micro-batch's targets; backward of its share of the global
+        token mean (DeepSpeed divides by the accumulation steps and averages over ranks)."""
+        ce = self._ce_sum(micro)
+        scale = self.plan.accum * self.plan.world / max(1, step_targets)
+        self.engine.backward(ce * scale)
+        return ce.detach().double()
+
+    def _ce_sum(self, micro: dict) -> torch.Tensor:
+        ids = micro["input_ids"].to(self.device)
+        out = self.engine(input_ids=ids, position_ids=micro["position_ids"].to(self.device), use_cache=False)
+        logits = out.logits[:, :-1].float()
+        labels = micro["labels"][:, 1:].to(self.device)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE,
+                               reduction="sum")
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Token-mean cross-entropy on the validation split (the first eval_batches micro-batches)."""
+        self.engine.eval()
+        data, micro = self.val_data, self.plan.micro
+        n = len(data) if not self.spec.eval_batches else min(len(data), self.spec.eval_batches * micro * self.world)
+        total = torch.zeros((), dtype=torch.float64)
+        targets = 0
+        for start in range(self.rank * micro, n, micro * self.world):
+            b = data.batch(range(start, min(n, start + micro)))
+            total += self._ce_sum(b).double()
+            targets += int((b["labels"][:, 1:] != IGNORE).sum())
+        value = _all_sum(total) / max(1, _all_sum(torch.tensor(float(targets), dtype=torch.float64)))
+        self.engine.train()
+        return value
+
+    # --- records -------------------------------------------------------------------------------
+
+    def _log(self, record: dict) -> None:
+        self.state.history.append(record)
+        if self.rank != 0:
+            return
+        with self.metrics_path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if record["step"] % self.spec.log_every_steps == 0 or "val_loss" in record:
+            log.info(format_record(record, self.plan.total_steps))
+
+    def save(self, final: bool = False) -> Path:
+        """DeepSpeed state (exact resume) and an HF folder, under checkpoints/step-NNNNNN/."""
+        from training import export, plots
+
+        tag = f"step-{self.state.step:06d}"
+        root = self.run_dir / "checkpoints"
+        state = {"step": self.state.step, "consumed_samples": self.state.consumed_samples, "rng": _rng_state()}
+        self.engine.save_checkpoint(str(root), tag=tag, client_state={"telelake": state})
+        export.save_hf(self.engine, self.model, self.model_dir, root / tag / "hf", rank=self.rank,
+                       zero_stage=self.zero_stage, merge=final)
+        if self.rank == 0:
+            tags = sorted(p.name for p in root.glob("step-*") if p.is_dir())
+            for old in tags[:-self.spec.keep_checkpoints]:
+                shutil.rmtree(root / old, ignore_errors=True)
+            plots.write_run_plots(self.metrics_path, self.run_dir)
+        return root / tag
+
+    def resume(self) -> bool:
+        """Load the latest checkpoint of the run directory; False when it has none."""
+        root = self.run_dir / "checkpoints"
+        if not (root / "latest").is_file():
+            return False
+        path, client = self.engine.load_checkpoint(str(root))
+        if path is None:
+            raise RuntimeError(f"could not load the checkpoint named by {root / 'latest'}")
+        t = client["telelake"]
+        self.state.step, self.state.consumed_samples = t["step"], t["consumed_samples"]
+        _set_rng_state(t["rng"])
+        if self.rank == 0 and self.metrics_path.is_file():  # drop records of steps after the checkpoint
+            kept = [ln for ln in self.metrics_path.read_text().splitlines() if json.loads(ln)["step"] <= t["step"]]
+            self.metrics_path.write_text("".join(ln + "\n" for ln in kept))
+        log.info("resumed from %s: step %d, %d samples consumed", path, self.state.step, self.state.consumed_samples)
+        return True
+
+
+def format_record(r: dict, total: int) -> str:
+    parts = [f"step {r['step']:,}/{total:,}", f"loss {r['loss']:.4f}"]
+    if "val_loss" in r:
+        parts.append(f"val {r['val_loss']:.4f}")
+    parts += [f"gnorm {r['grad_norm']:.3f}", f"lr {r['lr']:.2e}", f"{r['tokens_per_s']:,.0f} tok/s"]
+    if r.get("mfu") is not None:
+        parts.append(f"MFU {100 * r['mfu']:.1f}%")
+    return " | ".join(parts)
+
+
+def zero_config(name: str) -> dict:
+    """The DeepSpeed config fragment of conf/training/<name> (or a path): ZeRO stage and its options."""
+    import yaml
+
+    from pipelines.config import SHIPPED_CONF
+
+    path = Path(name)
+    if not path.is_file():
+        path = SHIPPED_CONF / "training" / name
+    if not path.is_file():
+        known = sorted(p.name for p in (SHIPPED_CONF / "training").glob("zero*.yaml"))
+        raise FileNotFoundError(f"DeepSpeed config {name!r} not found (as a path or in conf/training/); known: {known}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a mapping of DeepSpeed config keys is expected")
+    return data
+
+
+def _grad_norm(model) -> float:
+    norms = [p.grad.detach().float().norm() for p in model.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+
+
+def _all_sum(x: torch.Tensor) -> float:
+    if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        x = x.clone().to(torch.float64)
+        if torch.cuda.is_available():
+            x = x.cuda()
+        torch.distributed.all_reduce(x)
+    return float(x)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
