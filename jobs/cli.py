@@ -21,6 +21,9 @@
     telelake benchmarks import [--conf conf/benchmarks.yaml]   # TeleQnA, ORAN-Bench, srsRANBench → gold.benchmarks
     telelake instruct build [--conf conf/instruct.yaml]      # Alpaca/Open-Instruct, MCQ, literature tasks
     telelake release create NAME [--conf conf/release.yaml]    # gated, immutable, checksummed
+    telelake shards build --release NAME [--tokenizer DIR] [--conf conf/training/cpt.yaml]   # → Arrow IPC shards
+    telelake train --recipe cpt|cpt_lora|sft --release NAME [--set train.max_steps=5] [--resume RUN_DIR]
+    telelake train compare RUN_DIR RUN_DIR --out reports/lora_vs_full.png
     telelake release list | show NAME | diff A B | verify NAME
     telelake release export NAME --out DIR [--format jsonl|parquet]   # public Tele-Data layout
     telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
@@ -122,6 +125,25 @@ def _parser() -> argparse.ArgumentParser:
     cl.add_argument("--rules", default=None, help="command rules YAML (default conf/latex/commands.yaml)")
     cl.add_argument("--report", action="store_true", help="print the quality checks and metadata to stderr")
     cl.set_defaults(func=_clean)
+
+    sh = sub.add_parser("shards", help="a release's training tables → tokenized, packed Arrow IPC shards")
+    sh.add_argument("action", choices=["build"])
+    sh.add_argument("--release", required=True)
+    sh.add_argument("--tokenizer", default=None, help="local tokenizer or model folder (default: the recipe's model)")
+    _job_args(sh, default="conf/shards.yaml")
+    sh.set_defaults(func=_shards)
+
+    tr = sub.add_parser("train", help="train from a release on DeepSpeed (cpt, cpt_lora, sft), or compare runs")
+    tr.add_argument("action", nargs="?", choices=["run", "compare"], default="run")
+    tr.add_argument("runs", nargs="*", help="compare: run directories")
+    tr.add_argument("--recipe", default="cpt", help="conf/training/<recipe>.yaml")
+    tr.add_argument("--release", default=None)
+    tr.add_argument("--conf", default=None, help="recipe conf (default conf/training/<recipe>.yaml)")
+    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    tr.add_argument("--run-name", default=None)
+    tr.add_argument("--resume", default=None, metavar="RUN_DIR")
+    tr.add_argument("--out", default="reports/runs_compared.png", help="compare: PNG to write")
+    tr.set_defaults(func=_train)
 
     rel = sub.add_parser("release", help="gated, immutable releases: create, list, show, diff, verify, export")
     from jobs.release import add_arguments as release_arguments
@@ -267,6 +289,47 @@ def _lake(args) -> int:
     else:
         for p in lake.pins(cfg, args.table):
             console.print(f"{p.table} v{p.version} held by {p.holder} since {p.pinned_at}")
+    return 0
+
+
+def _refusals():
+    from pipelines.release.store import ReleaseError
+    from pipelines.tokenize.stage import ShardError
+    from training.data import ShardReadError
+
+    return ReleaseError, ShardError, ShardReadError
+
+
+def _shards(args) -> int:
+    from jobs.shards_build import main as shards_main
+
+    try:
+        shards_main(["--release", args.release, "--conf", args.conf]
+                + (["--tokenizer", args.tokenizer] if args.tokenizer else [])
+                + [x for o in args.overrides for x in ("--set", o)])
+    except _refusals() as exc:
+        print(f"telelake: refused: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _train(args) -> int:
+    from jobs import train
+
+    if args.action == "compare":
+        if len(args.runs) < 2:
+            raise ValueError("`telelake train compare` needs two or more run directories")
+        train.compare(args.runs, args.out)
+        return 0
+    if not args.release:
+        raise ValueError("`telelake train` needs --release NAME (telelake release list)")
+    argv = ["--recipe", args.recipe, "--release", args.release] + (["--conf", args.conf] if args.conf else [])
+    argv += (["--run-name", args.run_name] if args.run_name else []) + (["--resume", args.resume] if args.resume else [])
+    try:
+        train.main(argv + [x for o in args.overrides for x in ("--set", o)])
+    except _refusals() as exc:
+        print(f"telelake: refused: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -144,9 +144,8 @@ class Trainer:
         for name, p in self.model.named_parameters():
             if p.requires_grad:
                 (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": o.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}],
-                                      lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+        groups = [{"params": ps, "weight_decay": wd} for ps, wd in ((decay, o.weight_decay), (no_decay, 0.0)) if ps]
+        optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps)
         plan, sched = self.plan, self.spec.schedule
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: throughput.lr_factor(
             s, warmup=plan.warmup_steps, total=plan.total_steps, min_ratio=sched.min_lr_ratio))

@@ -1,0 +1,108 @@
+"""The DeepSpeed trainer on a tiny model and real shards: exact resume, HF checkpoints, LoRA, the
+launch from a release (recorded; refused when the release fails verification)."""
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipelines.release.store import ReleaseError
+from training.config import BatchSpec, LoraSpec, OptimSpec, TrainSpec
+from training.trainer import Trainer
+
+pytestmark = pytest.mark.spark
+
+
+def spec(**kw) -> TrainSpec:
+    base = TrainSpec(batch=BatchSpec(tokens_per_step=128 * 4, micro_batch=2), optim=OptimSpec(lr=1e-3), epochs=1,
+                     eval_every_steps=2, eval_batches=2, save_every_steps=3, log_every_steps=100)
+    return replace(base, **kw)
+
+
+def run(s: TrainSpec, model, shards, out, resume=False):
+    out.mkdir(exist_ok=True)
+    t = Trainer(s, model, shards, out)
+    if resume:
+        assert t.resume()
+    t.train()
+    return t
+
+
+@pytest.mark.parametrize("variant", ["full-zero2", "lora-zero0"])
+def test_stopping_and_resuming_gives_the_losses_and_data_order_of_one_run(tiny_model, cpt_shards, tmp_path, variant):
+    kw = {"zero": "zero2.yaml"} if variant == "full-zero2" else {"zero": "zero0.yaml", "lora": LoraSpec(r=4, alpha=8)}
+    whole = run(spec(max_steps=6, **kw), tiny_model, cpt_shards, tmp_path / "whole")
+    run(spec(max_steps=3, **kw), tiny_model, cpt_shards, tmp_path / "split")
+    resumed = run(spec(max_steps=6, **kw), tiny_model, cpt_shards, tmp_path / "split", resume=True)
+    a = [(r["step"], r["loss"], r["first_samples"]) for r in whole.state.history]
+    b = [(r["step"], r["loss"], r["first_samples"]) for r in resumed.state.history]
+    assert [x[0] for x in b] == [4, 5, 6]
+    for (sa, la, da), (sb, lb, db) in zip(a[3:], b, strict=True):
+        assert sa == sb and da == db and lb == pytest.approx(la, rel=1e-5, abs=1e-6)
+    assert a[-1][1] < a[0][1]  # it learns
+    metrics = [json.loads(x) for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4, 5, 6]
+    assert {"loss.png", "grad_norm.png", "lr.png"} <= {p.name for p in (tmp_path / "split").iterdir()}
+
+
+def test_the_model_is_called_with_position_ids_and_no_attention_mask(tiny_model, cpt_shards, tmp_path):
+    t = Trainer(spec(max_steps=1), tiny_model, cpt_shards, tmp_path)
+    seen = []
+    t.model.register_forward_pre_hook(lambda m, args, kwargs: seen.append(kwargs), with_kwargs=True)
+    t.train_step()
+    assert seen and all(k.get("attention_mask") is None and k["position_ids"] is not None for k in seen)
+
+
+def test_the_hf_checkpoint_reloads_with_the_trained_weights(tiny_model, cpt_shards, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    t = run(spec(max_steps=2, save_every_steps=2), tiny_model, cpt_shards, tmp_path)
+    hf = tmp_path / "checkpoints" / "step-000002" / "hf"
+    assert (hf / "model.safetensors").is_file() and (hf / "tokenizer.json").is_file()
+    reloaded = AutoModelForCausalLM.from_pretrained(hf).eval()
+    base = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    x = t.train_data.batch([0])
+    with torch.no_grad():
+        got = reloaded(input_ids=x["input_ids"], position_ids=x["position_ids"]).logits
+        t.engine.module.eval()
+        want = t.engine.module(input_ids=x["input_ids"], position_ids=x["position_ids"]).logits
+        before = base(input_ids=x["input_ids"], position_ids=x["position_ids"]).logits
+    assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got, before, atol=1e-3)
+
+
+def test_lora_trains_only_the_adapter_and_writes_it_and_the_merged_model(tiny_model, cpt_shards, tmp_path):
+    t = run(spec(max_steps=2, save_every_steps=2, lora=LoraSpec(r=8, alpha=16, dropout=0.1)), tiny_model, cpt_shards,
+            tmp_path)
+    trained = {n for n, p in t.model.named_parameters() if p.requires_grad}
+    assert trained and all("lora_" in n for n in trained)
+    hf = tmp_path / "checkpoints" / "step-000002" / "hf"
+    assert (hf / "adapter_model.safetensors").is_file() and (hf / "merged" / "model.safetensors").is_file()
+    assert json.loads((hf / "adapter_config.json").read_text())["r"] == 8
+
+
+def test_launch_records_the_run_and_refuses_a_release_that_fails_verification(spark, released, tiny_model, tmp_path):
+    from jobs.train import TrainJobConfig, run as train_run
+    from pipelines.llm.models import ModelSpec
+    from pipelines.tokenize.stage import ShardSpec
+
+    s = spec(max_steps=2, model=ModelSpec(path=tiny_model), shards=ShardSpec(seq_len=128, seqs_per_shard=16),
+             out=str(tmp_path / "runs"))
+    cfg = TrainJobConfig(lake=released, train=s)
+    result = train_run(cfg, "r1", name="first")
+    record = json.loads((result.run_dir / "run.json").read_text())
+    assert record["release"]["name"] == "r1" and record["release"]["content_hash"]
+    assert record["shards"]["key"] == result.shards.manifest["key"] and record["config"]["max_steps"] == 2
+    assert record["code_version"] and record["model"]["revision"].startswith("fp-")
+    assert (result.checkpoint / "hf" / "model.safetensors").is_file()
+
+    manifest = json.loads((Path(released.root) / "_telelake" / "releases" / "r1" / "manifest.json").read_text())
+    victim = Path(released.root) / "gold" / "tele_data" / manifest["tables"]["gold.tele_data"]["files"][0]["path"]
+    original = victim.read_bytes()
+    victim.unlink()
+    try:
+        with pytest.raises(ReleaseError, match="(?s)failed verification.*missing"):
+            train_run(cfg, "r1", name="second")
+        assert not (tmp_path / "runs" / "second").exists()
+    finally:
+        victim.write_bytes(original)
