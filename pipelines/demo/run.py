@@ -7,8 +7,10 @@ measure; general replay data → bronze.slimpajama; assembly (inclusion verdicts
 gold.tele_data + gold.general_replay; a written TeleQnA-layout benchmark sample → gold.benchmarks;
 Tele-Eval: chunks → QnA pairs from the embedded model (a sample of 8 chunks) → filter chain (funnel
 report) → gold.tele_eval; instruction sets → gold.instructions;
-release demo-v1 of all of them through the data-quality gate; then a summary of every table, its
-version and the per-source accounting, and where the reports are.
+release demo-v1 of all of them through the data-quality gate; tokenized, packed shards of the release
+and a few continual-pretraining steps of the embedded model on them (DeepSpeed on the CPU); then a
+summary of every table, its version and the per-source accounting, and where the reports, the
+checkpoint and the loss plots are.
 """
 from __future__ import annotations
 
@@ -142,17 +144,46 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
                   + ", ".join(f"{c} {e['rows']:,} docs / {e['tokens']:,} tokens" for c, e in m["categories"].items())
                   + "; " + ", ".join(f"{t} {e['rows']:,} rows" for t, e in m["tables"].items()
                                      if t not in ("gold.tele_data", "gold.general_replay")))
+    training = _demo_training(spark, cfg, workdir, console)
     _print_summary(console, cfg, ingests + sources + [general],
                    keywords + [r.summary for r in judged] + [c.summary for c in cascaded] + cleaned
                    + assembled.summaries + bench.summaries + [generated.summary, filtered.summary] + instruct.summaries)
     console.print(f"[bold]Tele-Eval funnel report[/]: {filtered.report}")
     console.print(f"[bold]release report[/]: {release_path(cfg, m['name'], m['report'])}")
+    console.print(f"[bold]CPT checkpoint[/] (HF format): {training.checkpoint / 'hf'}")
+    console.print(f"[bold]training plots[/]: {training.run_dir / 'loss.png'}, {training.run_dir / 'grad_norm.png'}, "
+                  f"{training.run_dir / 'lr.png'}")
     return {"ingest": ingests, "keywords": keywords, "judge": judged, "cascade": cascaded, "sources": sources,
             "clean": cleaned, "measure": measure, "general": general, "assemble": assembled, "benchmarks": bench,
-            "qna_generate": generated, "qna_filter": filtered, "instruct": instruct, "release": release}
+            "qna_generate": generated, "qna_filter": filtered, "instruct": instruct, "release": release,
+            "train": training}
 
 
 DEMO_RELEASE = "demo-v1"
+DEMO_RUN = "cpt-demo-v1"
+
+
+def _demo_training(spark, cfg: lake.LakeConfig, workdir: Path, console: Console):
+    """conf/training/cpt.yaml's recipe, cut to what two CPU cores do in about a minute: sequences of
+    256 tokens, 1,024 tokens per step, 3 steps. A rerun finds the finished run and resumes it at its
+    last step (nothing to train)."""
+    from training.config import TrainSpec
+    from training.run import launch
+
+    spec = config.load_section(TrainSpec, _conf("training", "cpt.yaml"), "train")
+    spec = replace(spec, shards=replace(spec.shards, seq_len=256, seqs_per_shard=64),
+                   batch=replace(spec.batch, tokens_per_step=1024, micro_batch=2), max_steps=3, eval_every_steps=3,
+                   eval_batches=2, save_every_steps=3, out=str(workdir / "runs"))
+    run_dir = workdir / "runs" / DEMO_RUN
+    result = launch(cfg, spec, DEMO_RELEASE, spark_factory=lambda: spark, name=DEMO_RUN,
+                    resume=str(run_dir) if (run_dir / "checkpoints" / "latest").is_file() else None, console=console)
+    f = result.final
+    if f:
+        console.print(f"train cpt on {DEMO_RELEASE}: step {f['step']}, loss {f['loss']:.4f}"
+                      + (f", val loss {f['val_loss']:.4f}" if "val_loss" in f else "") + f", {f['tokens_per_s']:,.0f} tokens/s")
+    else:
+        console.print(f"train cpt on {DEMO_RELEASE}: already trained ({result.checkpoint.name})")
+    return result
 
 
 def _demo_benchmarks(raw: dict[str, Path]) -> ImportSpec:

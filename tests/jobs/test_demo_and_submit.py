@@ -1,4 +1,5 @@
 """`telelake demo` end to end, and a job through spark-submit --master local[2]."""
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,11 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     from pipelines.release.ops import verify
     from pipelines.release.store import release_path
     assert Path(release_path(cfg, "demo-v1", release.report)).is_file() and verify(cfg, "demo-v1") == []
+    train = out["train"]
+    metrics = [json.loads(x) for x in (train.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in metrics] == [1, 2, 3] and all(r["loss"] > 0 and r["grad_norm"] > 0 for r in metrics)
+    assert train.shards.built and train.shards.manifest["release"]["name"] == "demo-v1" and "val_loss" in train.final
+    assert (train.checkpoint / "hf" / "model.safetensors").is_file() and (train.run_dir / "loss.png").is_file()
     versions = {t: lake.load(cfg, t).version() for t in ("bronze.forum", "silver.keyword_hits", "quarantine.rejected",
                                                             "bronze.arxiv_sources", "silver.cleaned", "gold.tele_data",
                                                             "gold.tele_data_ids", "silver.dedup")}
@@ -76,6 +82,7 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     assert again["benchmarks"].already_committed and again["instruct"].already_committed
     assert again["qna_generate"].summary.already_committed and again["qna_filter"].summary.already_committed
     assert again["release"].manifest == release.manifest
+    assert not again["train"].shards.built and again["train"].final == {} and again["train"].checkpoint == train.checkpoint
 
 
 def test_job_runs_under_spark_submit(tmp_path):

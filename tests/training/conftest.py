@@ -27,7 +27,7 @@ def tiny_model(tmp_path_factory) -> str:
     return str(folder)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def released(spark, tmp_path_factory) -> LakeConfig:
     from tests.pipelines.tokenize.conftest import make_release
 
@@ -36,7 +36,7 @@ def released(spark, tmp_path_factory) -> LakeConfig:
     return cfg
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cpt_shards(spark, released, tiny_model) -> Path:
     from pipelines.tokenize.stage import ShardSpec, build_shards
 

@@ -1,0 +1,141 @@
+"""Training tokens/s on the CPU: the telelake DeepSpeed trainer against the Hugging Face Trainer.
+
+    .venv/bin/python benchmarks/train_throughput.py --steps 12 --model mid
+
+Same model (a random Llama of the --model size with the embedded SmolLM2 tokenizer, or
+`--model embedded` for SmolLM2-135M itself), same packed shards (a release of TeleQnA text, seq_len
+512), same settings (fp32, AdamW lr 1e-4, weight decay 0.1, clip 1.0, warm-up + cosine, micro-batch 4,
+2 accumulation steps, position ids and no attention mask): ours with ZeRO stage 0 and with the
+recipes' default stage 2, and `transformers.Trainer` (use_cpu, no DeepSpeed). The first two optimizer
+steps of each are warm-up and not timed; the runs alternate, the better of two counts. Prints tokens/s
+(document tokens) and the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SIZES = {  # hidden, layers, heads, kv heads, intermediate
+    "mid": (384, 6, 6, 2, 1024),
+    "small": (128, 2, 4, 2, 256),
+}
+SEQ, MICRO, ACCUM, WARM = 512, 4, 2, 2
+
+
+def make_model(size: str, folder: Path) -> str:
+    from pipelines.llm.models import ModelSpec, resolve
+
+    if size == "embedded":
+        return resolve(ModelSpec()).path
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from training.export import copy_tokenizer
+
+    h, layers, heads, kv, inter = SIZES[size]
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=49152, hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+                                 num_key_value_heads=kv, intermediate_size=inter, max_position_embeddings=2048,
+                                 tie_word_embeddings=True)).save_pretrained(folder)
+    copy_tokenizer(resolve(ModelSpec()).path, folder)
+    return str(folder)
+
+
+def ours(model: str, shards: Path, out: Path, steps: int, zero: str) -> float:
+    from training.config import BatchSpec, OptimSpec, TrainSpec
+    from training.trainer import Trainer
+
+    spec = TrainSpec(batch=BatchSpec(tokens_per_step=SEQ * MICRO * ACCUM, micro_batch=MICRO), optim=OptimSpec(lr=1e-4),
+                     epochs=1, max_steps=steps, eval_every_steps=10**9, save_every_steps=10**9, zero=zero,
+                     log_every_steps=10**9)
+    out.mkdir()
+    t = Trainer(spec, model, shards, out)
+    t.save = lambda final=False: None  # time the steps, not the checkpoint writes
+    t.train()
+    timed = t.state.history[WARM:]
+    return sum(r["tokens"] for r in timed) / sum(r["step_s"] for r in timed)
+
+
+def hf_trainer(model: str, shards: Path, out: Path, steps: int) -> float:
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
+
+    from training.data import GlobalOrder, PackedShards
+
+    data = PackedShards(shards, "train")
+    order = GlobalOrder(len(data), 1234)
+
+    class Packed(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(data)
+
+        def __getitem__(self, i):
+            return {k: torch.from_numpy(v) for k, v in data.sample(order[i]).items()}
+
+    marks: list[tuple[float, int]] = []
+    tokens_of_step: list[int] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            marks.append((time.perf_counter(), state.global_step))
+
+    args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=MICRO, gradient_accumulation_steps=ACCUM,
+                             learning_rate=1e-4, weight_decay=0.1, max_grad_norm=1.0, lr_scheduler_type="cosine",
+                             warmup_steps=1, max_steps=steps, use_cpu=True, report_to=[], save_strategy="no",
+                             logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0, seed=1234,
+                             optim="adamw_torch")
+    m = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32, attn_implementation="sdpa")
+    m.config.use_cache = False
+    Trainer(model=m, args=args, train_dataset=Packed(), callbacks=[Clock()]).train()
+    # document tokens per step, from the same sampler-free estimate: the shards' mean per sequence
+    split = data.manifest["splits"]["train"]
+    per_seq = split["tokens"] / split["sequences"]
+    tokens_of_step.append(per_seq * MICRO * ACCUM)
+    (t0, _), (t1, _) = marks[WARM - 1], marks[-1]
+    return tokens_of_step[0] * (len(marks) - WARM) / (t1 - t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--model", default="mid", choices=[*SIZES, "embedded"])
+    p.add_argument("--mb", type=float, default=3)
+    args = p.parse_args()
+    from shards import corpus, release
+
+    from pipelines import lake
+    from pipelines.spark import SparkConfig, build_session
+    from pipelines.tokenize.stage import ShardSpec, build_shards
+
+    work = Path(tempfile.mkdtemp(prefix="telelake-bench-train-"))
+    try:
+        spark = build_session(SparkConfig(log_level="ERROR", conf={"spark.ui.showConsoleProgress": "false"}), "bench-train")
+        cfg = lake.LakeConfig(root=str(work / "lake"))
+        release(spark, cfg, corpus(args.mb))
+        model = make_model(args.model, work / "model")
+        shards = build_shards(spark, cfg, "bench", model, ShardSpec(blend={"gold.tele_data": None}, seq_len=SEQ)).folder
+        spark.stop()
+        results: dict[str, float] = {}
+        for n, name in enumerate(["ours-zero0", "hf", "ours-zero2", "ours-zero0", "hf", "ours-zero2"]):
+            out = work / f"run{n}"
+            rate = (hf_trainer(model, shards, out, args.steps) if name == "hf"
+                    else ours(model, shards, out, args.steps, name.split("-")[1] + ".yaml"))
+            print(f"{name:11s} {rate:,.0f} tokens/s")
+            results[name] = max(results.get(name, 0.0), rate)
+        print(f"model {args.model}; ours ZeRO-0 / HF Trainer: {results['ours-zero0'] / results['hf']:.2f}x, "
+              f"ours ZeRO-2 / HF Trainer: {results['ours-zero2'] / results['hf']:.2f}x (goal >= 1.0x)")
+        print(json.dumps({"model": args.model, "steps": args.steps, **results}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
