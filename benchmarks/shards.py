@@ -67,7 +67,7 @@ def release(spark, cfg: lake.LakeConfig, docs: list[str]) -> None:
     now = utc_now()
     rows = [{"id": f"web_{i}", "category": "web", "content": d, "metadata": dumps(public_metadata("web", title=None, url=f"https://x/{i}", source_id=None, metadata={})),
              "doc_id": f"{i:032d}", "source": "web", "content_chars": len(d), "tokens": len(d.split()),
-             "lineage": "{}", "assembly": "bench", "assembled_at": now} for i, d in enumerate(docs)]
+             "lineage": "{}", "assembly": "bench", "assembled_at": now} for i, d in enumerate(docs, start=1)]
     table = pa.Table.from_pylist(rows, schema=TELE_DATA.schema)
     df = spark.createDataFrame(table.to_pandas(), spark_schema(TELE_DATA.schema)).repartition(8)
     lake.write_dataframe(cfg, df, TELE_DATA, batch=lake.Batch(app_id="bench.shards", version=1))

@@ -89,15 +89,43 @@ def _hf_tokenizer(folder: str):
     return AutoTokenizer.from_pretrained(folder)
 
 
-def encode_documents(folder: str, texts: list[str], eos_id: int) -> list[np.ndarray]:
+def token_lists(folder: str, texts: list[str], engine: str = "tokenizers") -> list[list[int]]:
+    """Token ids of each text, no special tokens added (added tokens in the text stay special).
+    engine "tiktoken": the folder's BPE run by tiktoken (fast.py; the caller has checked it agrees)."""
+    if engine == "tiktoken":
+        from pipelines.tokenize import fast
+
+        enc, why = fast.tiktoken_for(folder)
+        if enc is None:
+            raise TokenizerFolderError(f"engine tiktoken cannot run {folder}: {why}")
+        return [fast.encode(enc, t) for t in texts]
+    return [e.ids for e in _rust_tokenizer(folder).encode_batch(texts, add_special_tokens=False)]
+
+
+def choose_engine(folder: str, samples: list[str]) -> tuple[str, str]:
+    """("tiktoken", why) when tiktoken runs this folder's BPE and gives its exact ids on `samples`
+    (plus built-in edge cases), else ("tokenizers", why)."""
+    from pipelines.tokenize import fast
+
+    enc, why = fast.tiktoken_for(folder)
+    if enc is None:
+        return "tokenizers", why
+    edge = ["", " ", "  leading and trailing  ", "tabs\tand\nnew\n\nlines", "numbers 1234567 3.14 1e-5 0x1F",
+            "ümlauts, 中文, emoji 📡 and ﬁ ligatures", "code: def f(x): return x**2  # comment", "it's they're we'll I'd",
+            "<|im_start|>user\nhello<|im_end|>", "5G NR gNB–AMF N2 (NGAP) TS 38.413 §9.2"]
+    problem = fast.agrees(enc, _rust_tokenizer(folder), edge + samples)
+    if problem:
+        return "tokenizers", f"tiktoken differs from tokenizer.json: {problem}"
+    return "tiktoken", f"tiktoken gives the tokenizer's ids on {len(edge) + len(samples)} sample texts"
+
+
+def encode_documents(folder: str, texts: list[str], eos_id: int, engine: str = "tokenizers") -> list[np.ndarray]:
     """Token ids (int32) of each text followed by `eos_id`; an empty text gives an empty array."""
     if not texts:
         return []
-    encodings = _rust_tokenizer(folder).encode_batch(texts, add_special_tokens=False)
     out = []
-    for text, e in zip(texts, encodings, strict=True):
-        ids = np.asarray(e.ids, dtype=np.int32)
-        out.append(np.append(ids, np.int32(eos_id)) if text else ids)
+    for text, ids in zip(texts, token_lists(folder, texts, engine), strict=True):
+        out.append(np.array([*ids, eos_id] if text else ids, dtype=np.int32))
     return out
 
 
@@ -107,12 +135,12 @@ def conversation(instruction: str, input_: str | None, output: str) -> tuple[lis
     return [{"role": "user", "content": prompt}], output
 
 
-def encode_conversations(folder: str, examples: list[tuple[list[dict], str]]) -> list[tuple[np.ndarray, np.ndarray]]:
+def encode_conversations(folder: str, examples: list[tuple[list[dict], str]],
+                         engine: str = "tokenizers") -> list[tuple[np.ndarray, np.ndarray]]:
     """(token ids, loss mask) per (prompt messages, answer): the prompt is the chat template rendered
     with the generation prompt; the target is the answer and the template's end of turn. The mask is 1
     exactly on the target tokens."""
     hf = _hf_tokenizer(folder)
-    rust = _rust_tokenizer(folder)
     prompts, targets = [], []
     for messages, answer in examples:
         prompt = hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -123,12 +151,10 @@ def encode_conversations(folder: str, examples: list[tuple[list[dict], str]]) ->
         target = full[len(prompt):].rstrip("\n")  # the turn's end token is the last target; the newline after it is not
         prompts.append(prompt)
         targets.append(target)
-    p_enc = rust.encode_batch(prompts, add_special_tokens=False)
-    t_enc = rust.encode_batch(targets, add_special_tokens=False)
     out = []
-    for p, t in zip(p_enc, t_enc, strict=True):
-        ids = np.asarray(p.ids + t.ids, dtype=np.int32)
+    for p, t in zip(token_lists(folder, prompts, engine), token_lists(folder, targets, engine), strict=True):
+        ids = np.asarray(p + t, dtype=np.int32)
         mask = np.zeros(len(ids), np.uint8)
-        mask[len(p.ids):] = 1
+        mask[len(p):] = 1
         out.append((ids, mask))
     return out
