@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 SIZES = {  # hidden, layers, heads, kv heads, intermediate
     "mid": (384, 6, 6, 2, 1024),
     "small": (128, 2, 4, 2, 256),
+    "1b": (2048, 22, 32, 4, 5632),   # TinyLlama-1.1B's shape: the GPU MFU check (--gpu-only)
 }
 SEQ, MICRO, ACCUM, WARM = 512, 4, 2, 2
 
@@ -49,11 +50,11 @@ def make_model(size: str, folder: Path) -> str:
     return str(folder)
 
 
-def ours(model: str, shards: Path, out: Path, steps: int, zero: str) -> float:
+def ours(model: str, shards: Path, out: Path, steps: int, zero: str, micro: int = MICRO, report: dict | None = None) -> float:
     from training.config import BatchSpec, OptimSpec, TrainSpec
     from training.trainer import Trainer
 
-    spec = TrainSpec(batch=BatchSpec(tokens_per_step=SEQ * MICRO * ACCUM, micro_batch=MICRO), optim=OptimSpec(lr=1e-4),
+    spec = TrainSpec(batch=BatchSpec(tokens_per_step=SEQ * micro * ACCUM, micro_batch=micro), optim=OptimSpec(lr=1e-4),
                      epochs=1, max_steps=steps, eval_every_steps=10**9, save_every_steps=10**9, zero=zero,
                      log_every_steps=10**9)
     out.mkdir()
@@ -61,6 +62,9 @@ def ours(model: str, shards: Path, out: Path, steps: int, zero: str) -> float:
     t.save = lambda final=False: None  # time the steps, not the checkpoint writes
     t.train()
     timed = t.state.history[WARM:]
+    if report is not None:
+        report["mfu"] = max((r["mfu"] or 0) for r in timed)
+        report["peak"] = t.peak_source
     return sum(r["tokens"] for r in timed) / sum(r["step_s"] for r in timed)
 
 
@@ -108,6 +112,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--model", default="mid", choices=[*SIZES, "embedded"])
     p.add_argument("--mb", type=float, default=3)
+    p.add_argument("--gpu-only", action="store_true", help="only our trainer (bf16 on the GPU), print its MFU")
+    p.add_argument("--micro", type=int, default=MICRO)
     args = p.parse_args()
     from shards import corpus, release
 
@@ -123,6 +129,11 @@ def main() -> None:
         model = make_model(args.model, work / "model")
         shards = build_shards(spark, cfg, "bench", model, ShardSpec(blend={"gold.tele_data": None}, seq_len=SEQ)).folder
         spark.stop()
+        if args.gpu_only:
+            report: dict = {}
+            rate = ours(model, shards, work / "gpu", args.steps, "zero2.yaml", args.micro, report)
+            print(f"ours on GPU, model {args.model}: {rate:,.0f} tokens/s, MFU {100 * report['mfu']:.1f}% ({report['peak']})")
+            return
         results: dict[str, float] = {}
         for n, name in enumerate(["ours-zero0", "hf", "ours-zero2", "ours-zero0", "hf", "ours-zero2"]):
             out = work / f"run{n}"
