@@ -85,7 +85,6 @@ def hf_trainer(model: str, shards: Path, out: Path, steps: int) -> float:
             return {k: torch.from_numpy(v) for k, v in data.sample(order[i]).items()}
 
     marks: list[tuple[float, int]] = []
-    tokens_of_step: list[int] = []
 
     class Clock(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
@@ -99,12 +98,11 @@ def hf_trainer(model: str, shards: Path, out: Path, steps: int) -> float:
     m = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32, attn_implementation="sdpa")
     m.config.use_cache = False
     Trainer(model=m, args=args, train_dataset=Packed(), callbacks=[Clock()]).train()
-    # document tokens per step, from the same sampler-free estimate: the shards' mean per sequence
+    # document tokens per step: the shards' mean per sequence (HF's sampler order is its own)
     split = data.manifest["splits"]["train"]
-    per_seq = split["tokens"] / split["sequences"]
-    tokens_of_step.append(per_seq * MICRO * ACCUM)
+    per_step = split["tokens"] / split["sequences"] * MICRO * ACCUM
     (t0, _), (t1, _) = marks[WARM - 1], marks[-1]
-    return tokens_of_step[0] * (len(marks) - WARM) / (t1 - t0)
+    return per_step * (len(marks) - WARM) / (t1 - t0)
 
 
 def main() -> None:

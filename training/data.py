@@ -112,10 +112,7 @@ class PackedShards:
 
     def batch(self, indices) -> dict:
         """A micro-batch (torch tensors, one row per index)."""
-        import torch
-
-        rows = [self.sample(int(i)) for i in indices]
-        return {k: torch.from_numpy(np.stack([r[k] for r in rows])) for k in rows[0]}
+        return _stack([self.sample(int(i)) for i in indices])
 
 
 class GlobalOrder:
@@ -158,10 +155,18 @@ def step_batch(data: PackedShards, order: GlobalOrder, consumed: int, *, micro: 
     consumed + (m·world + r)·micro …; the layout depends only on the global batch size."""
     global_batch = micro * accum * world
     samples = order.take(consumed, global_batch)
-    targets = tokens = 0
+    built = {i: data.sample(i) for i in set(samples)}  # each sample built once, for the counts and the batches
+    targets = sum(int((built[i]["labels"] != IGNORE).sum()) for i in samples)
+    tokens = 0
     for i in samples:
         segs, padded = data.segments(i)
         tokens += int(segs.sum() - (segs[-1] if padded else 0))
-        targets += data.targets(i)
-    mine = [data.batch(samples[(m * world + rank) * micro:(m * world + rank + 1) * micro]) for m in range(accum)]
+    mine = [_stack([built[i] for i in samples[(m * world + rank) * micro:(m * world + rank + 1) * micro]])
+            for m in range(accum)]
     return StepBatch(micro=mine, targets=targets, tokens=tokens, samples=samples)
+
+
+def _stack(rows: list[dict]) -> dict:
+    import torch
+
+    return {k: torch.from_numpy(np.stack([r[k] for r in rows])) for k in rows[0]}

@@ -101,7 +101,8 @@ class Trainer:
         self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
         self.bf16 = spec.precision == "bf16" or (spec.precision == "auto" and self.device.type == "cuda")
         self.train_data = PackedShards(shards, "train")
-        self.val_data = PackedShards(shards, "val") if self._has_val(shards) else None
+        has_val = self.train_data.manifest["splits"].get("val", {}).get("sequences", 0) > 0
+        self.val_data = PackedShards(shards, "val") if has_val else None
         self.order = GlobalOrder(len(self.train_data), spec.seed)
         self.plan = make_plan(spec, len(self.train_data), self.train_data.seq_len, self.world)
         self.state = State()
@@ -112,11 +113,6 @@ class Trainer:
         self.flops_token = throughput.flops_per_token(self.model, self.plan.seq_len)
         name = torch.cuda.get_device_name(self.local_rank) if self.device.type == "cuda" else None
         self.peak, self.peak_source = throughput.device_peak_flops(name, spec.peak_tflops)
-
-    @staticmethod
-    def _has_val(shards) -> bool:
-        m = json.loads((Path(shards) / "manifest.json").read_text())
-        return m["splits"].get("val", {}).get("sequences", 0) > 0
 
     # --- building ------------------------------------------------------------------------------
 
