@@ -9,8 +9,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "tokenizer.model", "generation_config.json")
+from pipelines.tokenize.encode import TOKENIZER_FILES as _TOKEN_ID_FILES
+
+TOKENIZER_FILES = (*_TOKEN_ID_FILES, "tokenizer.model", "generation_config.json")
+"""Copied beside each checkpoint's weights: the tokenizer's files and the generation defaults."""
 
 
 def save_hf(engine, model, base_dir: str, out: Path, *, rank: int, zero_stage: int, merge: bool = False) -> Path:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from training import throughput
 from training.config import TrainSpec
 from training.data import IGNORE, GlobalOrder, PackedShards, step_batch
+from training.loss import FusedHead
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class Trainer:
         _seed_everything(spec.seed)
         self.model = self._build_model()
         self.engine = self._build_engine()
+        self.fused = FusedHead.of(self.model) if spec.fused_loss and self.zero_stage < 3 else None
         self.flops_token = throughput.flops_per_token(self.model, self.plan.seq_len)
         name = torch.cuda.get_device_name(self.local_rank) if self.device.type == "cuda" else None
         self.peak, self.peak_source = throughput.device_peak_flops(name, spec.peak_tflops)
@@ -161,7 +163,7 @@ class Trainer:
         n_train = sum(x.numel() for x in self.model.parameters() if x.requires_grad)
         return [f"model {self.model_dir}: {n_params / 1e6:,.1f}M parameters, {n_train / 1e6:,.2f}M trained"
                 f"{' (LoRA)' if self.spec.lora else ''}; {'bf16' if self.bf16 else 'fp32'} on {self.device} × {p.world}, "
-                f"ZeRO stage {self.zero_stage}",
+                f"ZeRO stage {self.zero_stage}; loss {'fused chunked head' if self.fused else 'the model head'}",
                 f"batch: {p.micro} sequences × {p.accum} accumulation × {p.world} ranks = {p.global_batch} sequences "
                 f"= {p.tokens_per_step:,} tokens per step",
                 f"schedule: {p.steps_per_epoch:,} steps per epoch, {p.total_steps:,} steps for {self.spec.epochs:g} "
@@ -226,10 +228,16 @@ class Trainer:
 
     def _ce_sum(self, micro: dict) -> torch.Tensor:
         ids = micro["input_ids"].to(self.device)
-        out = self.engine(input_ids=ids, position_ids=micro["position_ids"].to(self.device), use_cache=False)
-        logits = out.logits[:, :-1].float()
-        labels = micro["labels"][:, 1:].to(self.device)
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE,
+        # shift the labels, not the logits: slicing [B, T, V] logits copies them (the largest tensor of the step)
+        labels = F.pad(micro["labels"][:, 1:], (0, 1), value=IGNORE).to(self.device)
+        kwargs = {"input_ids": ids, "position_ids": micro["position_ids"].to(self.device), "use_cache": False}
+        if self.fused is not None:
+            with self.fused.headless():
+                hidden = self.engine(**kwargs).logits
+            return self.fused.loss(hidden, labels)
+        logits = self.engine(**kwargs).logits
+        logits = logits if logits.dtype == torch.float32 else logits.float()
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE,
                                reduction="sum")
 
     @torch.no_grad()

@@ -75,14 +75,15 @@ def check_folder(folder: Path, chat: bool = True) -> None:
         missing.append("weights (*.safetensors or *.bin)")
     if not ((folder / "tokenizer.json").is_file() or (folder / "tokenizer.model").is_file()):
         missing.append("tokenizer (tokenizer.json or tokenizer.model)")
-    if chat and not _has_chat_template(folder):
+    if chat and not has_chat_template(folder):
         missing.append("chat template (chat_template.jinja, or chat_template in tokenizer_config.json)")
     if missing:
         raise ModelError(f"model folder {folder} lacks: {', '.join(missing)}. Prompts are rendered with the "
                          f"model's chat template, so an instruct/chat model folder is required.")
 
 
-def _has_chat_template(folder: Path) -> bool:
+def has_chat_template(folder: Path) -> bool:
+    """chat_template.jinja / chat_template.json, or a chat_template in tokenizer_config.json."""
     if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
         return True
     cfg = folder / "tokenizer_config.json"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.llm.models import has_chat_template
+
 
 class TokenizerFolderError(ValueError):
     """The tokenizer folder is missing a file the shards need."""
@@ -36,7 +38,9 @@ class TokenizerInfo:
                 "vocab_size": self.vocab_size}
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json",
+                   "special_tokens_map.json")
+"""The files that decide token ids and rendered conversations (hashed into the tokenizer's identity)."""
 
 
 def inspect_tokenizer(folder: str | Path, *, chat: bool = False) -> TokenizerInfo:
@@ -51,7 +55,7 @@ def inspect_tokenizer(folder: str | Path, *, chat: bool = False) -> TokenizerInf
     if not eos:
         raise TokenizerFolderError(f"{folder}/tokenizer_config.json names no eos_token: packed documents need "
                                    f"one to end on; add \"eos_token\" to it")
-    if chat and not ((folder / "chat_template.jinja").is_file() or config.get("chat_template")):
+    if chat and not has_chat_template(folder):
         raise TokenizerFolderError(f"tokenizer folder {folder} has no chat template (chat_template.jinja or "
                                    f"chat_template in tokenizer_config.json): instruction tuning renders "
                                    f"conversations with it; use an instruct model's folder")
