@@ -12,8 +12,8 @@ the order and the whole packing are the same whatever the number of Spark worker
 - **Order**: copies are interleaved by a hash of (key, copy), so sources mix uniformly.
 - **Packing**: each entry gets an offset in one virtual token stream where sequence k is
   [k·L, (k+1)·L). `stream` (pretraining) places documents back to back and splits them at sequence
-  ends; `whole` (instruction tuning) never splits an example: it goes into the first of the last
-  `window` open sequences with room, so padding stays small.
+  ends; `whole` (instruction tuning) never splits an example: it goes, in order, into the open
+  sequence with the least room that fits it (best fit), so padding stays small.
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def _take(n_tokens: np.ndarray, need: float | None) -> tuple[np.ndarray, np.ndar
 PackMode = Literal["stream", "whole"]
 
 
-def pack_offsets(lengths: np.ndarray, seq_len: int, mode: PackMode, window: int = 64) -> np.ndarray:
+def pack_offsets(lengths: np.ndarray, seq_len: int, mode: PackMode) -> np.ndarray:
     """Offset of each entry in the virtual stream (sequence k covers [k·seq_len, (k+1)·seq_len)).
     `whole` requires every length ≤ seq_len."""
     lengths = np.asarray(lengths, dtype=np.int64)
@@ -143,21 +143,51 @@ def pack_offsets(lengths: np.ndarray, seq_len: int, mode: PackMode, window: int 
         return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else lengths
     if len(lengths) and lengths.max() > seq_len:
         raise ValueError(f"an example of {int(lengths.max())} tokens does not fit a sequence of {seq_len}")
+    return _best_fit(lengths.tolist(), seq_len)
+
+
+def _best_fit(lengths: list[int], seq_len: int) -> np.ndarray:
+    """Each example, in order, into the open sequence with the least room that still fits it (a new
+    sequence when none does). Open sequences sit in buckets by free tokens; a segment tree over the
+    buckets finds the smallest free count ≥ n in O(log seq_len)."""
+    size = 1 << (seq_len + 1).bit_length()
+    tree = [0] * (2 * size)  # leaves: open sequences with exactly that many free tokens; nodes: sums
+    buckets: list[list[int]] = [[] for _ in range(seq_len + 1)]
+
+    def add(free: int, delta: int) -> None:
+        i = free + size
+        while i:
+            tree[i] += delta
+            i >>= 1
+
+    def smallest_at_least(n: int) -> int:
+        i = n + size
+        if tree[i]:
+            return n
+        while i > 1:  # climb until a right sibling holds a sequence, then take its leftmost leaf
+            if not i & 1 and tree[i + 1]:
+                i += 1
+                while i < size:
+                    i = 2 * i if tree[2 * i] else 2 * i + 1
+                return i - size
+            i >>= 1
+        return -1
+
     offsets = np.empty(len(lengths), np.int64)
-    open_seqs: list[list[int]] = []  # [sequence number, tokens used], oldest first
     n_seqs = 0
-    for i, n in enumerate(lengths.tolist()):
-        for slot in open_seqs:
-            if slot[1] + n <= seq_len:
-                break
-        else:
-            slot = [n_seqs, 0]
+    for k, n in enumerate(lengths):
+        free = smallest_at_least(n)
+        if free < 0:
+            seq, used = n_seqs, 0
             n_seqs += 1
-            open_seqs.append(slot)
-            if len(open_seqs) > window:
-                open_seqs.pop(0)
-        offsets[i] = slot[0] * seq_len + slot[1]
-        slot[1] += n
+        else:
+            seq, used = buckets[free].pop(), seq_len - free
+            add(free, -1)
+        offsets[k] = seq * seq_len + used
+        left = seq_len - used - n
+        if left > 0:
+            buckets[left].append(seq)
+            add(left, 1)
     return offsets
 
 

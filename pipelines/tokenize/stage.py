@@ -72,8 +72,6 @@ class ShardSpec:
     seed: int = 1234
     seqs_per_shard: int = 4096
     """Sequences per shard file (4,096 × 2,048 tokens × 4 bytes = 32 MiB)."""
-    window: int = 64
-    """sft: open sequences an example may go into (first fit); more means less padding."""
     root: str | None = None
     """Where shard sets live; default <lake root>/_telelake/shards (a local or shared file system:
     the trainer memory-maps them)."""
@@ -470,7 +468,7 @@ def _build(spark, cfg, manifest, tables, info, spec, staged: Path):
     plans, splits = {"tasks": []}, {}
     for split, entries in (("train", mixed.entries), ("val", val_entries)):
         lengths = entries.column("n_tokens").to_numpy()
-        offsets = plan.pack_offsets(lengths, spec.seq_len, mode, spec.window)
+        offsets = plan.pack_offsets(lengths, spec.seq_len, mode)
         n_seq = plan.sequences_needed(offsets, lengths, spec.seq_len)
         order = np.argsort(offsets, kind="stable")
         located = [where[(t, d)] for t, d in zip(entries["table"].to_pylist(), entries["doc_id"].to_pylist(), strict=True)]

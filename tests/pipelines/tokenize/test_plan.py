@@ -56,14 +56,27 @@ def test_stream_packing_splits_documents_at_sequence_ends():
     assert plan.pieces(5, 12, 8) == [(0, 5, 0, 3), (1, 0, 3, 11), (2, 0, 11, 12)]
 
 
-def test_whole_packing_never_splits_and_fills_earlier_sequences_first():
+def test_whole_packing_never_splits_and_puts_each_example_where_it_fits_best():
     lengths = np.array([6, 5, 2, 3, 8, 1])
-    offsets = plan.pack_offsets(lengths, 8, "whole", window=4)
+    offsets = plan.pack_offsets(lengths, 8, "whole")
     spans = [(o // 8, o % 8, o % 8 + n) for o, n in zip(offsets.tolist(), lengths.tolist(), strict=True)]
     assert all(end <= 8 for _, _, end in spans)
     assert spans == [(0, 0, 6), (1, 0, 5), (0, 6, 8), (1, 5, 8), (2, 0, 8), (3, 0, 1)]
+    # best fit, not first fit: 2 goes where 2 are free (not 3), so 3 still fits; first fit opens a third
+    assert (plan.pack_offsets(np.array([5, 6, 2, 3]), 8, "whole") // 8).tolist() == [0, 1, 1, 0]
     with pytest.raises(ValueError, match="does not fit"):
         plan.pack_offsets(np.array([9]), 8, "whole")
+
+
+def test_best_fit_packs_random_lengths_densely_and_deterministically():
+    lengths = np.random.default_rng(0).integers(20, 900, 3000)
+    offsets = plan.pack_offsets(lengths, 2048, "whole")
+    ends = offsets % 2048 + lengths
+    assert (ends <= 2048).all() and np.array_equal(offsets, plan.pack_offsets(lengths, 2048, "whole"))
+    seqs = offsets // 2048
+    used = np.bincount(seqs, weights=lengths)  # no two examples overlap: each sequence's sum fits
+    assert (used <= 2048).all() and len(np.unique(offsets)) == len(offsets)
+    assert plan.sequences_needed(offsets, lengths, 2048) <= 1.01 * np.ceil(lengths.sum() / 2048)  # ≤ 1% over the bound
 
 
 def test_held_out_share_and_keys_are_seeded():
