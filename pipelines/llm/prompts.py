@@ -22,6 +22,17 @@ class Prompt:
     template: str
     labels: tuple[str, ...]
     max_chars: int
+    slots: tuple[str, ...] = ("content",)
+    """The template's placeholders: `{content}` (a document), or named ones declared in the file."""
+
+    def fill(self, **values: str) -> str:
+        """The template with each slot replaced (each value cut to max_chars characters)."""
+        if set(values) != set(self.slots):
+            raise PromptError(f"prompt {self.name} has slots {list(self.slots)}; got {sorted(values)}")
+        text = self.template
+        for slot in self.slots:
+            text = text.replace("{" + slot + "}", str(values[slot])[: self.max_chars])
+        return text
 
 
 @dataclass(frozen=True)
@@ -47,12 +58,16 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         raise PromptError(f"{path}: expected keys {sorted(known)} (version and prompts required)")
     prompts = {}
     for name, p in data["prompts"].items():
-        extra = set(p) - {"template", "labels", "max_chars"}
+        extra = set(p) - {"template", "labels", "max_chars", "slots"}
         if extra or "template" not in p:
             raise PromptError(f"{path}: prompt {name}: unknown keys {sorted(extra)} or no template")
-        if p["template"].count("{content}") != 1:
-            raise PromptError(f"{path}: prompt {name}: the template needs exactly one {{content}} slot")
-        prompts[name] = Prompt(name, p["template"], tuple(p.get("labels") or ()), int(p.get("max_chars", 10_000)))
+        slots = tuple(p.get("slots") or ("content",))
+        bad = [s for s in slots if p["template"].count("{" + s + "}") != 1]
+        if bad:
+            raise PromptError(f"{path}: prompt {name}: the template needs each slot exactly once "
+                              f"({', '.join('{' + s + '}' for s in bad)}); declare named slots under `slots:`")
+        prompts[name] = Prompt(name, p["template"], tuple(p.get("labels") or ()), int(p.get("max_chars", 10_000)),
+                               slots)
     return PromptSet(str(data["version"]), str(data.get("credit", "")), prompts)
 
 
@@ -103,7 +118,7 @@ class Renderer:
 
     def label_ids(self, prompt: Prompt) -> list[int]:
         """Token id of each label as the first answer token; each must be exactly one token."""
-        base = self.chat(prompt.template.replace("{content}", "example"))
+        base = self.chat(prompt.fill(**dict.fromkeys(prompt.slots, "example")))
         head = self.tok(base, add_special_tokens=False)["input_ids"]
         out = []
         for label in prompt.labels:

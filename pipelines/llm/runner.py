@@ -36,8 +36,32 @@ REQUEST_SCHEMA = pa.schema([
     pa.field("truncated", pa.bool_(), nullable=False),
     pa.field("params", pa.string(), nullable=False),
     pa.field("error", pa.string(), nullable=True),
+    pa.field("continuation", pa.string(), nullable=True),
 ])
-"""A request: `error` set means it is already known to fail (e.g. empty text) and is not sent."""
+"""A request: `error` set means it is already known to fail (e.g. empty text) and is not sent;
+`continuation` is the text whose log-likelihood after the prompt a continuation_logprob wants."""
+
+
+def request_key(task: str, model, prompt_version: str, prompt_name: str, params: str, body: str,
+                continuation: str | None = None) -> str:
+    """What produced a result: task, model and revision, prompt version and name, parameters, the
+    rendered prompt (and the scored continuation)."""
+    parts = [task, model.name, model.revision, prompt_version, prompt_name, params, body]
+    if continuation is not None:
+        parts.append(continuation)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def request_row(task: str, model, prompt_version: str, prompt_name: str, params: str, text: str, *,
+                tokenizer, continuation: str | None = None) -> dict:
+    """A REQUEST_SCHEMA row for an already rendered prompt `text` (an empty one is an error, not sent)."""
+    error = None if text.strip() else "empty_text"
+    if continuation is not None and not continuation.strip():
+        error = "empty_continuation"
+    return {"key": request_key(task, model, prompt_version, prompt_name, params, text, continuation),
+            "task": task, "prompt_name": prompt_name, "prompt": text,
+            "prompt_tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0,
+            "truncated": False, "params": params, "error": error, "continuation": continuation}
 
 
 def render_request(renderer, task: str, model, prompt_version: str, prompt, params: str, text: str,
@@ -55,11 +79,11 @@ def render_request(renderer, task: str, model, prompt_version: str, prompt, para
         except Exception as exc:  # noqa: BLE001 - recorded on the request
             error = f"render_failed: {exc}"[:2000]
     body = rendered.text if rendered else ""
-    key_src = json.dumps([task, model.name, model.revision, prompt_version, prompt.name, params,
-                          body if rendered else f"{error}:{item_id}"])
-    return {"key": hashlib.sha256(key_src.encode()).hexdigest(), "task": task, "prompt_name": prompt.name,
+    key = request_key(task, model, prompt_version, prompt.name, params, body if rendered else f"{error}:{item_id}")
+    return {"key": key, "task": task, "prompt_name": prompt.name,
             "prompt": body, "prompt_tokens": rendered.tokens if rendered else 0,
-            "truncated": bool(rendered and rendered.truncated), "params": params, "error": error}
+            "truncated": bool(rendered and rendered.truncated), "params": params, "error": error,
+            "continuation": None}
 
 
 _TOKENIZERS: dict[str, object] = {}
@@ -151,12 +175,14 @@ def _infer(backend: Backend, rows: list[dict], model: str, revision: str, prompt
             groups.setdefault((r["task"], r["params"]), []).append(i)
     for (task, params), idx in groups.items():
         try:
-            results = _call(backend, task, json.loads(params), [rows[i]["prompt"] for i in idx])
+            results = _call(backend, task, json.loads(params), [rows[i]["prompt"] for i in idx],
+                            [rows[i].get("continuation") for i in idx])
             outputs.update({i: (json.dumps(res), None) for i, res in zip(idx, results)})
         except Exception:  # noqa: BLE001 - isolate the failing request(s), one by one
             for i in idx:
                 try:
-                    outputs[i] = (json.dumps(_call(backend, task, json.loads(params), [rows[i]["prompt"]])[0]), None)
+                    outputs[i] = (json.dumps(_call(backend, task, json.loads(params), [rows[i]["prompt"]],
+                                                   [rows[i].get("continuation")])[0]), None)
                 except Exception as exc:  # noqa: BLE001 - recorded per request, never fatal
                     outputs[i] = (None, f"{type(exc).__name__}: {exc}"[:2000])
     return [{"key": r["key"], "task": r["task"], "model": model, "model_revision": revision,
@@ -165,14 +191,17 @@ def _infer(backend: Backend, rows: list[dict], model: str, revision: str, prompt
              "error": outputs[i][1], "created_at": now} for i, r in enumerate(rows)]
 
 
-def _call(backend: Backend, task: str, params: dict, prompts: list[str]) -> list:
+def _call(backend: Backend, task: str, params: dict, prompts: list[str], continuations: list) -> list:
     if task == "next_token_logprobs":
         lp = backend.next_token_logprobs(prompts, params["token_ids"])
         return [dict(zip(params["labels"], map(float, row))) for row in lp]
     if task == "generate":
         return backend.generate(prompts, SamplingParams(**{**params, "stop": tuple(params.get("stop", ()))}))
     if task == "continuation_logprob":
-        return backend.continuation_logprob(prompts, [params["continuation"]] * len(prompts))
+        tails = [c if c is not None else params.get("continuation") for c in continuations]
+        if any(t is None for t in tails):
+            raise ValueError("continuation_logprob needs a continuation (the request's, or in its params)")
+        return backend.continuation_logprob(prompts, tails)
     raise ValueError(f"unknown task {task!r}; expected next_token_logprobs, generate or continuation_logprob")
 
 
