@@ -1,3 +1,4 @@
-"""Evaluation: classifier metrics against human labels (`classification`) today; Ans-PPL, SemScore,
-LLM-Eval, MCQ Pass@1/Maj@k and generation metrics arrive with the evaluation issue.
+"""Evaluation: the models compared (`subjects`), Tele-Eval's Ans-PPL / SemScore / LLM-Eval
+(`tele_eval`, `metrics`, `embed`), telecom MCQ benchmarks (`mcq`, `choice`), classifier metrics against
+human labels (`classification`). Model calls go through the LLM stage's result store (`calls`).
 """

@@ -145,6 +145,7 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
                   + "; " + ", ".join(f"{t} {e['rows']:,} rows" for t, e in m["tables"].items()
                                      if t not in ("gold.tele_data", "gold.general_replay")))
     training = _demo_training(spark, cfg, workdir, console)
+    evaluation = _demo_eval(spark, cfg, workdir, console, training.checkpoint / "hf", m)
     _print_summary(console, cfg, ingests + sources + [general],
                    keywords + [r.summary for r in judged] + [c.summary for c in cascaded] + cleaned
                    + assembled.summaries + bench.summaries + [generated.summary, filtered.summary] + instruct.summaries)
@@ -156,7 +157,7 @@ def run_demo(workdir: Path, *, fresh: bool = False, lexicon: str | None = None,
     return {"ingest": ingests, "keywords": keywords, "judge": judged, "cascade": cascaded, "sources": sources,
             "clean": cleaned, "measure": measure, "general": general, "assemble": assembled, "benchmarks": bench,
             "qna_generate": generated, "qna_filter": filtered, "instruct": instruct, "release": release,
-            "train": training}
+            "train": training, "eval": evaluation}
 
 
 DEMO_RELEASE = "demo-v1"
@@ -183,6 +184,48 @@ def _demo_training(spark, cfg: lake.LakeConfig, workdir: Path, console: Console)
                       + (f", val loss {f['val_loss']:.4f}" if "val_loss" in f else "") + f", {f['tokens_per_s']:,.0f} tokens/s")
     else:
         console.print(f"train cpt on {DEMO_RELEASE}: already trained ({result.checkpoint.name})")
+    return result
+
+
+def _demo_eval(spark, cfg: lake.LakeConfig, workdir: Path, console: Console, checkpoint: Path, manifest: dict):
+    """The embedded model before and after its three CPT steps, on 8 Tele-Eval pairs (answers of 32
+    tokens instead of the paper's 100, for time) and on the release's TeleQnA sample (Pass@1, Maj@2).
+    Every model call goes through the result store, so a rerun asks nothing of any model."""
+    from eval.mcq import SPLIT_NAMES, McqSpec
+    from eval.mcq import evaluate as evaluate_mcq
+    from eval.subjects import Subject
+    from eval.tele_eval import TeleEvalSpec
+    from eval.tele_eval import evaluate as evaluate_tele_eval
+    from pipelines.release.ops import read_release
+
+    subjects = [Subject(name="SmolLM2-135M-Instruct", path="embedded:smollm2-135m-instruct"),
+                Subject(name="SmolLM2-135M-Instruct-CPT3", path=str(checkpoint))]
+    out = workdir / "reports" / "eval"
+    table = Table(title=f"evaluation on {DEMO_RELEASE}")
+    table.add_column("model")
+    result: dict = {"out": out}
+    if "gold.tele_eval" in manifest["tables"]:
+        result["tele_eval"] = evaluate_tele_eval(spark, cfg, TeleEvalSpec(release=DEMO_RELEASE, limit=8,
+                                                                          max_new_tokens=32), subjects, out)
+        for col in ("Ans-PPL", "SemScore", "LLM-Eval"):
+            table.add_column(col, justify="right")
+    splits = sorted(set(read_release(cfg, DEMO_RELEASE, "gold.benchmarks", ["split"])["split"].to_pylist())
+                    & {"train", "test"})
+    result["mcq"] = evaluate_mcq(spark, cfg, McqSpec(release=DEMO_RELEASE, splits=splits, k=2, max_new_tokens=8),
+                                 subjects, out)
+    for split in splits:
+        table.add_column(f"TeleQnA {SPLIT_NAMES[split]} Pass@1 / Maj@2 (baseline)", justify="right")
+    for n, subject in enumerate(subjects):
+        row = [subject.name]
+        if "tele_eval" in result:
+            s = result["tele_eval"][n]
+            row += [f"{s.ans_ppl:.2f}", f"{s.semscore:.4f}", f"{s.llm_eval:.1f} ({s.llm_eval_n} judged)"]
+        groups = {g.split: g for g in result["mcq"][n].groups if g.category == "all"}
+        row += [f"{groups[x].pass_at_1:.2f} / {groups[x].maj_at_k:.2f} ({groups[x].baseline:.2f}, "
+                f"{groups[x].items} items)" for x in splits]
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"[bold]evaluation results[/] (per item, Parquet): {out}")
     return result
 
 

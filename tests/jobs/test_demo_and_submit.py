@@ -1,5 +1,6 @@
 """`telelake demo` end to end, and a job through spark-submit --master local[2]."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -70,7 +71,14 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     assert [r["step"] for r in metrics] == [1, 2, 3] and all(r["loss"] > 0 and r["grad_norm"] > 0 for r in metrics)
     assert train.shards.built and train.shards.manifest["release"]["name"] == "demo-v1" and "val_loss" in train.final
     assert (train.checkpoint / "hf" / "model.safetensors").is_file() and (train.run_dir / "loss.png").is_file()
-    versions = {t: lake.load(cfg, t).version() for t in ("bronze.forum", "silver.keyword_hits", "quarantine.rejected",
+    ev = out["eval"]
+    mcq_base, mcq_cpt = ev["mcq"]
+    assert mcq_cpt.revision != mcq_base.revision and all(g.items > 0 for g in mcq_base.groups)
+    assert all((ev["out"] / s.model / "mcq_generate.parquet").is_file() for s in ev["mcq"])
+    if "gold.tele_eval" in release.manifest["tables"]:
+        assert [s.items for s in ev["tele_eval"]] == [min(8, release.manifest["tables"]["gold.tele_eval"]["rows"])] * 2
+        assert all(s.ans_ppl_n == s.items and math.isfinite(s.ans_ppl) for s in ev["tele_eval"])
+    versions = {t: lake.load(cfg, t).version() for t in ("bronze.forum", "silver.llm_results", "silver.keyword_hits", "quarantine.rejected",
                                                             "bronze.arxiv_sources", "silver.cleaned", "gold.tele_data",
                                                             "gold.tele_data_ids", "silver.dedup")}
     again = run_demo(tmp_path / "demo")
@@ -83,6 +91,8 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     assert again["qna_generate"].summary.already_committed and again["qna_filter"].summary.already_committed
     assert again["release"].manifest == release.manifest
     assert not again["train"].shards.built and again["train"].final == {} and again["train"].checkpoint == train.checkpoint
+    # the evaluation is served from the result store (silver.llm_results did not change above) with the same scores
+    assert [g.pass_at_1 for s in again["eval"]["mcq"] for g in s.groups] == [g.pass_at_1 for s in ev["mcq"] for g in s.groups]
 
 
 def test_job_runs_under_spark_submit(tmp_path):
