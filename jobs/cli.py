@@ -145,6 +145,14 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default="reports/runs_compared.png", help="compare: PNG to write")
     tr.set_defaults(func=_train)
 
+    ev = sub.add_parser("eval", help="evaluate models on a release: Tele-Eval metrics, MCQ benchmarks")
+    ev.add_argument("action", choices=["tele-eval", "mcq"])
+    ev.add_argument("--release", required=True)
+    ev.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                    help="a model, checkpoint hf/ folder or adapter (repeatable; replaces eval.subjects)")
+    _job_args(ev, default="conf/eval.yaml")
+    ev.set_defaults(func=_eval)
+
     rel = sub.add_parser("release", help="gated, immutable releases: create, list, show, diff, verify, export")
     from jobs.release import add_arguments as release_arguments
     release_arguments(rel)
@@ -328,6 +336,21 @@ def _train(args) -> int:
     try:
         train.main(argv + [x for o in args.overrides for x in ("--set", o)])
     except _refusals() as exc:
+        print(f"telelake: refused: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _eval(args) -> int:
+    from eval.calls import EvalInputError
+    from jobs.eval import main as eval_main
+    from pipelines.llm.models import ModelError
+
+    argv = [args.action, "--release", args.release, "--conf", args.conf]
+    argv += [x for m in args.model for x in ("--model", m)] + [x for o in args.overrides for x in ("--set", o)]
+    try:
+        eval_main(argv)
+    except (*_refusals(), EvalInputError, ModelError) as exc:
         print(f"telelake: refused: {exc}", file=sys.stderr)
         return 1
     return 0
