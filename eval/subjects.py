@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.llm.models import ModelError, ModelSpec, ResolvedModel, default_cache_dir, fingerprint, resolve
+from pipelines.llm.models import (ModelError, ModelSpec, ResolvedModel, atomic_folder, default_cache_dir,
+                                  fingerprint, resolve)
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +115,9 @@ def _merge(adapter: Path, base: Path, target: Path) -> None:
     from training.export import copy_tokenizer
 
     log.info("merging adapter %s into %s → %s (once)", adapter, base, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
         merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         merged.save_pretrained(tmp, safe_serialization=True)
         copy_tokenizer(str(base), tmp)
         copy_tokenizer(str(adapter), tmp)  # the adapter's own tokenizer files, when it has them, win
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process merged it first
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,9 +141,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log.info("converting %s to a safetensors folder at %s (once; ~30 s)", gguf.name, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with atomic_folder(target) as tmp:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
         # save_pretrained refuses a GGUF-loaded model; a fresh model of the same config does not.
@@ -153,9 +152,19 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         config = json.loads((tmp / "config.json").read_text())
         config.pop("quantization_config", None)  # the weights are plain float32 now
         (tmp / "config.json").write_text(json.dumps(config, indent=2))
+
+
+@contextmanager
+def atomic_folder(target: Path):
+    """A temporary folder beside `target`, renamed into place when the block succeeds (a model folder
+    appears whole or not at all); if another process made `target` first, its folder is kept."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield tmp
         try:
             os.rename(tmp, target)
-        except OSError:  # another process converted it first
+        except OSError:
             if not (target / "config.json").is_file():
                 raise
     finally:
