@@ -31,7 +31,7 @@ from pipelines import lake
 from pipelines.config import SHIPPED_CONF
 from pipelines.llm.backend import BackendConfig, SamplingParams
 from pipelines.llm.models import ResolvedModel
-from pipelines.llm.prompts import load_prompt_set
+from pipelines.llm.prompts import Renderer, load_prompt_set
 from pipelines.llm.runner import RunSpec, request_row, worker_tokenizer
 
 log = logging.getLogger(__name__)
@@ -181,8 +181,7 @@ def _predict(spark, cfg, spec: McqSpec, version: str, prompt, items: list[McqIte
     def text_of(item: McqItem) -> str:
         text = render(prompt, item)
         if spec.chat:
-            text = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                           add_generation_prompt=True)
+            text = Renderer(tok, backend.max_context_tokens).chat(text)
         return text
 
     requests, keys = [], defaultdict(dict)

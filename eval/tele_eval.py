@@ -34,7 +34,7 @@ from pipelines import lake
 from pipelines.config import SHIPPED_CONF
 from pipelines.llm.backend import BackendConfig, SamplingParams
 from pipelines.llm.models import ModelSpec, ResolvedModel, resolve
-from pipelines.llm.prompts import PromptSet, load_prompt_set
+from pipelines.llm.prompts import PromptSet, Renderer, load_prompt_set
 from pipelines.llm.runner import RunSpec, request_row, worker_tokenizer
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,7 @@ def _answers(spark, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Ite
     for it in items:
         text = prompt.fill(statement=it.question)
         if spec.chat:
-            text = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
-                                           add_generation_prompt=True)
+            text = Renderer(tok, backend.max_context_tokens).chat(text)
         g = request_row("generate", model, prompts.version, prompt.name, gen, text, tokenizer=tok)
         s = request_row("continuation_logprob", model, prompts.version, prompt.name, "{}", text, tokenizer=tok,
                         continuation=" " + it.ground_truth.strip())
@@ -193,8 +192,6 @@ def _answers(spark, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Ite
 def _judge(spark, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item], answers: dict[str, dict],
            judge: ResolvedModel, backend: BackendConfig) -> dict[str, tuple]:
     """item id → ((logprob Yes, logprob No), None) or (None, error), for every answered item."""
-    from pipelines.llm.prompts import Renderer
-
     tok = worker_tokenizer(judge.path)
     prompt = prompts.get(spec.judge_prompt)
     renderer = Renderer(tok, backend.max_context_tokens)
