@@ -13,7 +13,7 @@ PAPER = ROOT / "conf" / "prompts" / "tele_llms_v1.yaml"
 def test_paper_prompt_set_loads_and_labels_are_single_tokens(backend):
     ps = load_prompt_set(PAPER)
     assert ps.version == "tele-llms-v1" and set(ps.prompts) == {"relevance_arxiv", "relevance_web", "qna_generation",
-                                                                          "answerability"}
+                                                                          "answerability", "answer", "llm_eval"}
     assert "Answer by Yes or No" in ps.get("relevance_web").template
     r = Renderer(backend.tokenizer(), 512)
     yes, no = r.label_ids(ps.get("relevance_web"))
@@ -40,8 +40,17 @@ def test_long_documents_are_cut_by_tokens_and_say_so(backend):
 def test_prompt_file_errors(tmp_path):
     bad = tmp_path / "p.yaml"
     bad.write_text("version: x\nprompts:\n  a: {template: 'no slot here'}\n")
-    with pytest.raises(PromptError, match=r"exactly one \{content\} slot"):
+    with pytest.raises(PromptError, match=r"prompt a: the template needs each slot exactly once \(\{content\}\)"):
         load_prompt_set(bad)
+    bad.write_text("version: x\nprompts:\n  a: {template: 'Q {question} A {answer} {answer}', slots: [question, answer]}\n")
+    with pytest.raises(PromptError, match=r"exactly once \(\{answer\}\)"):
+        load_prompt_set(bad)
+    good = tmp_path / "g.yaml"
+    good.write_text("version: x\nprompts:\n  a: {template: 'Q {question} A {answer}', slots: [question, answer]}\n")
+    p = load_prompt_set(good).get("a")
+    assert p.fill(question="why?", answer="because") == "Q why? A because"
+    with pytest.raises(PromptError, match=r"has slots \['question', 'answer'\]; got \['question'\]"):
+        p.fill(question="why?")
 
 
 def test_model_folder_errors_name_what_is_missing(tmp_path, backend):
