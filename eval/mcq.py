@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eval import choice
-from eval.subjects import Subject, resolve_subject
 from eval.calls import EvalInputError, run_model_requests, safe_name
+from eval.subjects import Subject, resolve_subject
 from pipelines import lake
 from pipelines.config import SHIPPED_CONF
 from pipelines.llm.backend import BackendConfig, SamplingParams

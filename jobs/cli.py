@@ -24,6 +24,7 @@
     telelake shards build --release NAME [--tokenizer DIR] [--conf conf/training/cpt.yaml]   # → Arrow IPC shards
     telelake train --recipe cpt|cpt_lora|sft --release NAME [--set train.max_steps=5] [--resume RUN_DIR]
     telelake train compare RUN_DIR RUN_DIR --out reports/lora_vs_full.png
+    telelake eval tele-eval|mcq|generation|general|report --release NAME [--model NAME=PATH ...]
     telelake release list | show NAME | diff A B | verify NAME
     telelake release export NAME --out DIR [--format jsonl|parquet]   # public Tele-Data layout
     telelake lake history bronze.wikipedia [--conf conf/telelake.yaml]
@@ -145,8 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default="reports/runs_compared.png", help="compare: PNG to write")
     tr.set_defaults(func=_train)
 
-    ev = sub.add_parser("eval", help="evaluate models on a release: Tele-Eval metrics, MCQ benchmarks")
-    ev.add_argument("action", choices=["tele-eval", "mcq"])
+    ev = sub.add_parser("eval", help="evaluate models on a release: Tele-Eval metrics, MCQ benchmarks, generation "
+                                     "metrics, general skills, the comparison report")
+    ev.add_argument("action", choices=["tele-eval", "mcq", "generation", "general", "report"])  # jobs.eval.ACTIONS
     ev.add_argument("--release", required=True)
     ev.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                     help="a model, checkpoint hf/ folder or adapter (repeatable; replaces eval.subjects)")
