@@ -38,6 +38,17 @@ def run_model_requests(spark, cfg: lake.LakeConfig, rows: list[dict], model: Res
     return {r["key"]: (None, r["error"]) if r["error"] else stored.get(r["key"], (None, "no_result")) for r in rows}
 
 
+def seeded_sample(items: list, limit: int | None, seed) -> list:
+    """`limit` of `items` drawn with `seed` (an int or a sequence of ints), in their original order;
+    all of them when limit is None or not smaller."""
+    import numpy as np
+
+    if not limit or limit >= len(items):
+        return items
+    pick = np.random.default_rng(seed).choice(len(items), limit, replace=False)
+    return [items[i] for i in sorted(pick)]
+
+
 def safe_name(name: str) -> str:
     """A model's name as a folder name."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

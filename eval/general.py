@@ -2,7 +2,8 @@
 
 The task definitions follow lm-evaluation-harness 0.4's (`mmlu` default, `hellaswag`, `gsm8k`):
 - MMLU: "The following are multiple choice questions (with answers) about {subject}." then the
-  question, "A. …" to "D. …", "Answer:"; the choice is the highest log-likelihood of " A" … " D" (acc).
+  question, "A. …" to "D. …", "Answer:"; the choice is the highest log-likelihood of " A" … " D" (acc),
+  read from one forward when each letter is a single token.
 - HellaSwag: context "{activity_label}: {ctx_a} {ctx_b capitalized}", endings cleaned of "[title]"
   and bracketed tags; the choice is the highest log-likelihood per character of the ending (acc_norm).
 - GSM8K: "Question: {question}\\nAnswer:", greedy until "Question:" or a blank line; exact match of the
@@ -26,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from eval.calls import EvalInputError, run_model_requests, safe_name
+from eval.calls import EvalInputError, run_model_requests, safe_name, seeded_sample
 from eval.subjects import Subject, resolve_subject
 from pipelines import lake
 from pipelines.llm.backend import BackendConfig, SamplingParams
@@ -92,10 +93,7 @@ def read_task(task: str, path: str, spec: GeneralSpec) -> list[dict]:
         items.append({**row, "item_id": f"{task}:{n}"})
     if not items:
         raise EvalInputError(f"{task}: {path} holds no items")
-    if spec.limit and spec.limit < len(items):
-        pick = np.random.default_rng([spec.seed, TASKS.index(task)]).choice(len(items), spec.limit, replace=False)
-        items = [items[i] for i in sorted(pick)]
-    return items
+    return seeded_sample(items, spec.limit, [spec.seed, TASKS.index(task)])
 
 
 def mmlu_prompt(item: dict) -> str:
@@ -115,6 +113,13 @@ def hellaswag_prompt(item: dict) -> tuple[str, list[str]]:
     ctx = item["ctx_a"] + " " + item["ctx_b"].capitalize()
     query = _hellaswag_clean(f"{item.get('activity_label', '')}: {ctx}")
     return query, [" " + _hellaswag_clean(e) for e in item["endings"]]
+
+
+def letter_tokens(tok) -> dict[str, int] | None:
+    """" A" … " D" as single token ids, or None where the tokenizer splits one: then each letter is a
+    continuation of its own (the same log-likelihood: the continuation is tokenized on its own)."""
+    ids = {x: tok(f" {x}", add_special_tokens=False)["input_ids"] for x in "ABCD"}
+    return {x: v[0] for x, v in ids.items()} if all(len(v) == 1 for v in ids.values()) else None
 
 
 def gsm8k_prompt(item: dict) -> str:
@@ -182,12 +187,18 @@ def _score(spark, cfg, spec: GeneralSpec, tasks: dict[str, list[dict]], model: R
         requests.append(r)
         return r["key"]
 
+    letters = letter_tokens(tok)
     for task, items in tasks.items():
         for it in items:
             if task == "mmlu":
-                prompt = mmlu_prompt(it)
-                plan.append((task, it, [ask(task, prompt, f" {letter}") for letter in "ABCD"[:len(it["choices"])]],
-                             None))
+                prompt, options = mmlu_prompt(it), "ABCD"[:len(it["choices"])]
+                if letters:  # one forward reads every letter's log-likelihood
+                    params = json.dumps({"token_ids": [letters[x] for x in options], "labels": list(options)})
+                    r = request_row("next_token_logprobs", model, VERSION, task, params, prompt, tokenizer=tok)
+                    requests.append(r)
+                    plan.append((task, it, [r["key"]], None))
+                else:
+                    plan.append((task, it, [ask(task, prompt, f" {x}") for x in options], None))
             elif task == "hellaswag":
                 query, endings = hellaswag_prompt(it)
                 plan.append((task, it, [ask(task, query, e) for e in endings], [len(e) for e in endings]))
@@ -209,7 +220,8 @@ def _score(spark, cfg, spec: GeneralSpec, tasks: dict[str, list[dict]], model: R
                 if got is None:
                     row["failure"] = "no_number_found"
             else:
-                ll = np.array([json.loads(o) for o, _ in outs])
+                got = [json.loads(o) for o, _ in outs]
+                ll = np.array([got[0][x] for x in "ABCD"[:len(it["choices"])]] if isinstance(got[0], dict) else got)
                 if norms:
                     ll = ll / np.maximum(1, np.array(norms))
                 gold = int(it["answer"] if task == "mmlu" else it["label"])

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eval import bootstrap, textmetrics
-from eval.calls import EvalInputError, run_model_requests, safe_name
+from eval.calls import EvalInputError, run_model_requests, safe_name, seeded_sample
 from eval.embed import DEFAULT as DEFAULT_EMBEDDER
 from eval.embed import Embedder, embedder_folder
 from eval.metrics import verdict
@@ -120,10 +120,7 @@ def load_items(cfg: lake.LakeConfig, spec: GenerationSpec) -> list[GenItem]:
         raise EvalInputError(f"release {spec.release}: no {spec.source} items"
                              + (f" in split {spec.split}" if spec.source == "instructions" else "")
                              + (f" for tasks {spec.tasks}" if spec.tasks else ""))
-    if spec.limit and spec.limit < len(items):
-        pick = np.random.default_rng(spec.seed).choice(len(items), spec.limit, replace=False)
-        items = [items[i] for i in sorted(pick)]
-    return items
+    return seeded_sample(items, spec.limit, spec.seed)
 
 
 def evaluate(spark, cfg: lake.LakeConfig, spec: GenerationSpec, subjects: list[Subject], out: Path,

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eval import choice
-from eval.calls import EvalInputError, run_model_requests, safe_name
+from eval.calls import EvalInputError, run_model_requests, safe_name, seeded_sample
 from eval.subjects import Subject, resolve_subject
 from pipelines import lake
 from pipelines.config import SHIPPED_CONF
@@ -132,12 +132,7 @@ def load_items(cfg: lake.LakeConfig, spec: McqSpec) -> list[McqItem]:
                                "release, or drop it from categories/splits")
     items = []
     for key in sorted(groups):
-        g = groups[key]
-        if spec.limit_per_group and spec.limit_per_group < len(g):
-            pick = np.random.default_rng([spec.seed, *map(ord, "|".join(key))]).choice(len(g), spec.limit_per_group,
-                                                                                       replace=False)
-            g = [g[i] for i in sorted(pick)]
-        items += g
+        items += seeded_sample(groups[key], spec.limit_per_group, [spec.seed, *map(ord, "|".join(key))])
     return items
 
 

@@ -21,12 +21,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eval import metrics
-from eval.calls import EvalInputError, run_model_requests, safe_name
+from eval.calls import EvalInputError, run_model_requests, safe_name, seeded_sample
 from eval.embed import DEFAULT as DEFAULT_EMBEDDER
 from eval.embed import Embedder
 from eval.subjects import Subject, resolve_subject
@@ -127,10 +126,7 @@ def load_items(cfg: lake.LakeConfig, spec: TeleEvalSpec) -> list[Item]:
         raise EvalInputError(f"release {spec.release}: no Tele-Eval pairs"
                              + (f" for the {len(wanted)} source ids given" if wanted else "")
                              + "; check the release holds gold.tele_eval (telelake release show)")
-    if spec.limit and spec.limit < len(items):
-        pick = np.random.default_rng(spec.seed).choice(len(items), spec.limit, replace=False)
-        items = [items[i] for i in sorted(pick)]
-    return items
+    return seeded_sample(items, spec.limit, spec.seed)
 
 
 def evaluate(spark, cfg: lake.LakeConfig, spec: TeleEvalSpec, subjects: list[Subject], out: Path,

@@ -22,6 +22,14 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(scope="session")
+def backend():
+    """The embedded SmolLM2-135M-Instruct on transformers, converted once per machine into the model cache."""
+    from pipelines.llm.backend import BackendConfig, load_backend
+
+    return load_backend(BackendConfig(kind="transformers", max_context_tokens=512, max_batch_tokens=2048))
+
+
 @pytest.fixture
 def lake_cfg(tmp_path):
     from pipelines.lake import LakeConfig

@@ -19,6 +19,17 @@ def test_prompts_follow_the_harness_definitions():
     assert general.gsm8k_prompt({"question": "How many?"}) == "Question: How many?\nAnswer:"
 
 
+def test_mmlu_letters_come_from_one_forward_with_the_continuations_log_likelihood(backend):
+    tok = backend.tokenizer()
+    letters = general.letter_tokens(tok)
+    assert set(letters) == set("ABCD") and all(tok.decode([i]) == f" {x}" for x, i in letters.items())
+    prompt = general.mmlu_prompt({"question": "Which node handles mobility?", "subject": "networks",
+                                  "choices": ["AMF", "UPF", "SMF", "NRF"], "answer": 0})
+    one = backend.next_token_logprobs([prompt], [letters[x] for x in "ABCD"])[0]
+    each = backend.continuation_logprob([prompt] * 4, [f" {x}" for x in "ABCD"])
+    assert one == pytest.approx(each, abs=1e-4)
+
+
 @pytest.mark.parametrize("text, strict, expected", [
     ("so 3 * 4 = 12 apples.\n#### 12", True, "12"), ("#### 1,234", True, "1234"), ("The answer is 42.", True, None),
     ("The answer is 42.", False, "42"), ("It costs $10.", False, "10"), ("no number", False, None)])
