@@ -193,6 +193,7 @@ def _demo_eval(spark, cfg: lake.LakeConfig, workdir: Path, console: Console, che
     Every model call goes through the result store, so a rerun asks nothing of any model."""
     from eval.mcq import SPLIT_NAMES, McqSpec
     from eval.mcq import evaluate as evaluate_mcq
+    from eval.report import write_report
     from eval.subjects import Subject
     from eval.tele_eval import TeleEvalSpec
     from eval.tele_eval import evaluate as evaluate_tele_eval
@@ -225,6 +226,8 @@ def _demo_eval(spark, cfg: lake.LakeConfig, workdir: Path, console: Console, che
                 f"{groups[x].items} items)" for x in splits]
         table.add_row(*row)
     console.print(table)
+    result["report"] = write_report(out, [s.name for s in subjects], f"Evaluation on release {DEMO_RELEASE}")
+    console.print(f"[bold]evaluation report[/] (Table III layout, PNG charts): {result['report']}")
     console.print(f"[bold]evaluation results[/] (per item, Parquet): {out}")
     return result
 

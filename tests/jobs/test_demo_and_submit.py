@@ -75,6 +75,8 @@ def test_demo_runs_the_flow_and_reruns_as_no_ops(spark, tmp_path):
     mcq_base, mcq_cpt = ev["mcq"]
     assert mcq_cpt.revision != mcq_base.revision and all(g.items > 0 for g in mcq_base.groups)
     assert all((ev["out"] / s.model / "mcq_generate.parquet").is_file() for s in ev["mcq"])
+    report = ev["report"].read_text()
+    assert all(f"| {s.model} |" in report for s in ev["mcq"]) and "MCQ Pass@1" in report
     if "gold.tele_eval" in release.manifest["tables"]:
         assert [s.items for s in ev["tele_eval"]] == [min(8, release.manifest["tables"]["gold.tele_eval"]["rows"])] * 2
         assert all(s.ans_ppl_n == s.items and math.isfinite(s.ans_ppl) for s in ev["tele_eval"])
