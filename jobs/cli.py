@@ -24,6 +24,7 @@
     telelake shards build --release NAME [--tokenizer DIR] [--conf conf/training/cpt.yaml]   # → Arrow IPC shards
     telelake train --recipe cpt|cpt_lora|sft --release NAME [--set train.max_steps=5] [--resume RUN_DIR]
     telelake train compare RUN_DIR RUN_DIR --out reports/lora_vs_full.png
+    telelake train merge ADAPTER ADAPTER [...] --method ties|dare_ties|dare_linear|linear --out DIR
     telelake eval tele-eval|mcq|generation|general|report --release NAME [--model NAME=PATH ...]
     telelake release list | show NAME | diff A B | verify NAME
     telelake release export NAME --out DIR [--format jsonl|parquet]   # public Tele-Data layout
@@ -134,16 +135,23 @@ def _parser() -> argparse.ArgumentParser:
     _job_args(sh, default="conf/shards.yaml")
     sh.set_defaults(func=_shards)
 
-    tr = sub.add_parser("train", help="train from a release on DeepSpeed (cpt, cpt_lora, sft), or compare runs")
-    tr.add_argument("action", nargs="?", choices=["run", "compare"], default="run")
-    tr.add_argument("runs", nargs="*", help="compare: run directories")
+    tr = sub.add_parser("train", help="train from a release on DeepSpeed (cpt, cpt_lora, sft), compare runs, or "
+                                      "merge LoRA adapters (linear, TIES, DARE)")
+    tr.add_argument("action", nargs="?", choices=["run", "compare", "merge"], default="run")
+    tr.add_argument("runs", nargs="*", help="compare: run directories; merge: adapter folders")
     tr.add_argument("--recipe", default="cpt", help="conf/training/<recipe>.yaml")
     tr.add_argument("--release", default=None)
     tr.add_argument("--conf", default=None, help="recipe conf (default conf/training/<recipe>.yaml)")
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     tr.add_argument("--run-name", default=None)
     tr.add_argument("--resume", default=None, metavar="RUN_DIR")
-    tr.add_argument("--out", default="reports/runs_compared.png", help="compare: PNG to write")
+    tr.add_argument("--out", default=None, help="compare: PNG to write (default reports/runs_compared.png); "
+                                                "merge: the merged adapter's folder")
+    tr.add_argument("--method", default="ties", choices=["linear", "ties", "dare_linear", "dare_ties"],
+                    help="merge: how updates combine")
+    tr.add_argument("--density", type=float, default=0.2, help="merge: TIES share kept by magnitude, DARE share kept")
+    tr.add_argument("--weights", default=None, help="merge: comma-separated weight per adapter")
+    tr.add_argument("--rank", type=int, default=None, help="merge: rank of the merged adapter (default the largest)")
     tr.set_defaults(func=_train)
 
     ev = sub.add_parser("eval", help="evaluate models on a release: Tele-Eval metrics, MCQ benchmarks, generation "
@@ -329,7 +337,23 @@ def _train(args) -> int:
     if args.action == "compare":
         if len(args.runs) < 2:
             raise ValueError("`telelake train compare` needs two or more run directories")
-        train.compare(args.runs, args.out)
+        train.compare(args.runs, args.out or "reports/runs_compared.png")
+        return 0
+    if args.action == "merge":
+        from training.merge import MergeError, MergeSpec, merge_adapters
+
+        if not args.out:
+            raise ValueError("`telelake train merge` needs --out DIR for the merged adapter")
+        try:
+            weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+            result = merge_adapters(args.runs, args.out, MergeSpec(method=args.method, density=args.density,
+                                                                   weights=weights, rank=args.rank))
+        except MergeError as exc:
+            print(f"telelake: refused: {exc}", file=sys.stderr)
+            return 1
+        print(f"merged {len(result.adapters)} adapters ({result.method}, rank {result.rank}, {result.modules} modules; "
+              f"SVD truncation error mean {result.mean_truncation_error:.4f}, max {result.max_truncation_error:.4f})"
+              f" → {result.folder}")
         return 0
     if not args.release:
         raise ValueError("`telelake train` needs --release NAME (telelake release list)")

@@ -1,0 +1,79 @@
+"""Vanilla knowledge distillation losses (paper 002 §3: the teacher and the student share a vocabulary).
+
+At each position that carries a label (the answer tokens of SFT, every next token of CPT), the
+student's next-token distribution is pulled toward the teacher's:
+
+    KD = T² · KL(softmax(z_teacher / T) ‖ softmax(z_student / T))        (forward KL, Hinton et al.)
+
+with temperature T (the T² keeps gradient magnitudes comparable across temperatures), and the
+training objective mixes it with the usual cross-entropy on the labels:
+
+    loss = (1 − rate) · CE + rate · KD
+
+Both are returned as sums over positions with their count, so the trainer can weight them by tokens
+over the global batch like its cross-entropy. Reverse KL (KL(student ‖ teacher), mode-seeking) is the
+`reverse` divergence. Different vocabularies need dual-space KD (DSKD), not these.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+
+class KDError(ValueError):
+    """Student and teacher outputs that cannot be compared position by position."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class KDSpec:
+    temperature: float = 2.0
+    rate: float = 0.5
+    """Weight of KD in the objective; 1 − rate goes to the cross-entropy on the labels."""
+    divergence: Literal["forward", "reverse"] = "forward"
+    chunk_rows: int = 1024
+    """Positions per softmax chunk (bounds the [positions, vocabulary] temporaries)."""
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise KDError(f"temperature {self.temperature}: must be > 0")
+        if not 0 <= self.rate <= 1:
+            raise KDError(f"rate {self.rate}: must lie in [0, 1]")
+        if self.divergence not in ("forward", "reverse"):
+            raise KDError(f"divergence {self.divergence!r}: forward or reverse")
+
+
+def _positions(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return logits.reshape(-1, logits.shape[-1])[mask.reshape(-1)]
+
+
+def kd_sum(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
+           spec: KDSpec) -> tuple[torch.Tensor, int]:
+    """(Σ over masked positions of T²·KL, number of positions). Logits are [batch, seq, vocab] (or
+    [positions, vocab]) predicting the next token; `mask` marks the positions with a label. The
+    teacher gets no gradient."""
+    if student_logits.shape[-1] != teacher_logits.shape[-1]:
+        raise KDError(f"student vocabulary {student_logits.shape[-1]:,} ≠ teacher vocabulary "
+                      f"{teacher_logits.shape[-1]:,}: vanilla KD compares distributions over one vocabulary; "
+                      "use dual-space KD (dskd) for models with different tokenizers")
+    if student_logits.shape[:-1] != teacher_logits.shape[:-1] or student_logits.shape[:-1] != mask.shape:
+        raise KDError(f"positions differ: student {tuple(student_logits.shape[:-1])}, teacher "
+                      f"{tuple(teacher_logits.shape[:-1])}, mask {tuple(mask.shape)}")
+    s, t = _positions(student_logits, mask.bool()), _positions(teacher_logits.detach(), mask.bool())
+    total = student_logits.new_zeros((), dtype=torch.float32)
+    for start in range(0, s.shape[0], spec.chunk_rows):
+        ls = F.log_softmax(s[start:start + spec.chunk_rows].float() / spec.temperature, -1)
+        lt = F.log_softmax(t[start:start + spec.chunk_rows].float() / spec.temperature, -1)
+        if spec.divergence == "forward":
+            kl = (lt.exp() * (lt - ls)).sum(-1)
+        else:
+            kl = (ls.exp() * (ls - lt)).sum(-1)
+        total = total + kl.sum()
+    return total * spec.temperature ** 2, int(s.shape[0])
+
+
+def objective(ce_sum: torch.Tensor, kd: torch.Tensor, tokens: int, spec: KDSpec) -> torch.Tensor:
+    """The mixed per-token loss (1 − rate)·CE + rate·KD from their sums over `tokens` positions."""
+    return ((1 - spec.rate) * ce_sum + spec.rate * kd) / max(1, tokens)
