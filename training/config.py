@@ -52,6 +52,20 @@ class LoraSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EarlyStopSpec:
+    patience: int = 3
+    """Stop after this many evaluations in a row without a new best validation loss."""
+    min_delta: float = 0.0
+    """An evaluation is a new best when it is below the best so far by more than this."""
+
+    def __post_init__(self) -> None:
+        if self.patience < 1:
+            raise ValueError(f"early_stopping.patience {self.patience}: at least 1 evaluation")
+        if self.min_delta < 0:
+            raise ValueError(f"early_stopping.min_delta {self.min_delta}: must be >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainSpec:
     recipe: str = "cpt"
     """Name recorded with the run (cpt, sft, cpt_lora, ...)."""
@@ -80,6 +94,9 @@ class TrainSpec:
     """Cross-entropy from the last hidden states in row chunks, without the full logits
     (training/loss.py), where the model family allows it and ZeRO stage < 3; the model's own head
     otherwise. Same loss and gradients; faster, and far less memory at large vocabularies."""
+    early_stopping: EarlyStopSpec | None = None
+    """Stop when the validation loss stops improving (paper 001's adapters); each new best is saved
+    and kept, and the run's result is the best checkpoint (named in <run>/best)."""
     eval_every_steps: int = 50
     eval_batches: int = 20
     """Validation micro-batches per evaluation (0: the whole validation split)."""

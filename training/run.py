@@ -31,6 +31,7 @@ class RunResult:
     run_dir: Path
     shards: ShardSet
     checkpoint: Path | None
+    """The best checkpoint under early stopping, else the last one."""
     final: dict
     """The last metrics record (loss, val_loss, tokens/s, ...)."""
 
@@ -71,7 +72,8 @@ def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str, *, spark_factory
     state = _train(trainer, rank)
     final = state.history[-1] if state.history else {}
     ckpt = sorted((run_dir / "checkpoints").glob("step-*"))
-    return RunResult(run_dir=run_dir, shards=shards, checkpoint=ckpt[-1] if ckpt else None, final=final)
+    best = trainer.best_checkpoint()
+    return RunResult(run_dir=run_dir, shards=shards, checkpoint=best or (ckpt[-1] if ckpt else None), final=final)
 
 
 def _train(trainer, rank: int):

@@ -91,6 +91,10 @@ class State:
     step: int = 0
     consumed_samples: int = 0
     history: list[dict] = field(default_factory=list)
+    best_val: float | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    """Evaluations since the last new best (early stopping)."""
 
 
 class Trainer:
@@ -104,6 +108,9 @@ class Trainer:
         self.train_data = PackedShards(shards, "train")
         has_val = self.train_data.manifest["splits"].get("val", {}).get("sequences", 0) > 0
         self.val_data = PackedShards(shards, "val") if has_val else None
+        if spec.early_stopping is not None and self.val_data is None:
+            raise ValueError(f"early stopping watches the validation loss, but the shards {shards} have no "
+                             "validation sequences; set shards.val_share (cpt) or give the instructions a val split")
         self.order = GlobalOrder(len(self.train_data), spec.seed)
         self.plan = make_plan(spec, len(self.train_data), self.train_data.seq_len, self.world)
         self.state = State()
@@ -168,7 +175,9 @@ class Trainer:
                 f"= {p.tokens_per_step:,} tokens per step",
                 f"schedule: {p.steps_per_epoch:,} steps per epoch, {p.total_steps:,} steps for {self.spec.epochs:g} "
                 f"epochs, warm-up {p.warmup_steps:,}, cosine to {self.spec.schedule.min_lr_ratio:g}× peak lr "
-                f"{self.spec.optim.lr:g}" + (f"; stopping at step {self.spec.max_steps}" if self.spec.max_steps else ""),
+                f"{self.spec.optim.lr:g}" + (f"; stopping at step {self.spec.max_steps}" if self.spec.max_steps else "")
+                + (f"; early stopping after {self.spec.early_stopping.patience} evaluations without a better "
+                   f"validation loss" if self.spec.early_stopping else ""),
                 f"data: {len(self.train_data):,} train sequences of {p.seq_len:,} tokens, "
                 f"{len(self.val_data) if self.val_data else 0:,} validation; "
                 f"{self.flops_token / 1e9:,.2f} GFLOPs per token; MFU peak: {self.peak_source}"]
@@ -181,12 +190,36 @@ class Trainer:
             step = self.state.step
             if self.val_data is not None and (step % self.spec.eval_every_steps == 0 or step == last):
                 record["val_loss"] = self.evaluate()
+            best, stop = self._early_stopping(record)
             self._log(record)
-            if step % self.spec.save_every_steps == 0 or step == last:
-                self.save(final=step == last)
+            if step % self.spec.save_every_steps == 0 or step == last or best:
+                self.save(final=step == last or best)
             if progress:
                 progress.update(task, completed=step)
+            if stop:
+                log.info("early stop at step %d: no better validation loss in %d evaluations; best %.4f at step %d",
+                         step, self.state.bad_evals, self.state.best_val, self.state.best_step)
+                break
         return self.state
+
+    def _early_stopping(self, record: dict) -> tuple[bool, bool]:
+        """(this evaluation is a new best, training should stop), with early stopping on."""
+        rule = self.spec.early_stopping
+        if rule is None or "val_loss" not in record:
+            return False, False
+        s = self.state
+        if s.best_val is None or record["val_loss"] < s.best_val - rule.min_delta:
+            s.best_val, s.best_step, s.bad_evals = record["val_loss"], s.step, 0
+            record["best"] = True
+            return True, False
+        s.bad_evals += 1
+        record["early_stopped"] = s.bad_evals >= rule.patience
+        return False, record["early_stopped"]
+
+    def best_checkpoint(self) -> Path | None:
+        """The checkpoint of the best validation loss (early stopping), else None."""
+        marker = self.run_dir / "best"
+        return self.run_dir / "checkpoints" / marker.read_text().strip() if marker.is_file() else None
 
     def train_step(self) -> dict:
         p = self.plan
@@ -273,14 +306,19 @@ class Trainer:
 
         tag = f"step-{self.state.step:06d}"
         root = self.run_dir / "checkpoints"
-        state = {"step": self.state.step, "consumed_samples": self.state.consumed_samples, "rng": _rng_state()}
+        state = {"step": self.state.step, "consumed_samples": self.state.consumed_samples, "rng": _rng_state(),
+                 "best_val": self.state.best_val, "best_step": self.state.best_step, "bad_evals": self.state.bad_evals}
         self.engine.save_checkpoint(str(root), tag=tag, client_state={"telelake": state})
         export.save_hf(self.engine, self.model, self.model_dir, root / tag / "hf", rank=self.rank,
                        zero_stage=self.zero_stage, merge=final)
         if self.rank == 0:
+            if self.spec.early_stopping is not None and self.state.best_step == self.state.step:
+                (self.run_dir / "best").write_text(tag + "\n")
+            best = f"step-{self.state.best_step:06d}" if self.state.best_step is not None else None
             tags = sorted(p.name for p in root.glob("step-*") if p.is_dir())
             for old in tags[:-self.spec.keep_checkpoints]:
-                shutil.rmtree(root / old, ignore_errors=True)
+                if old != best:  # the best checkpoint is the run's result: never pruned
+                    shutil.rmtree(root / old, ignore_errors=True)
             plots.write_run_plots(self.metrics_path, self.run_dir)
         return root / tag
 
@@ -294,6 +332,8 @@ class Trainer:
             raise RuntimeError(f"could not load the checkpoint named by {root / 'latest'}")
         t = client["telelake"]
         self.state.step, self.state.consumed_samples = t["step"], t["consumed_samples"]
+        self.state.best_val, self.state.best_step = t.get("best_val"), t.get("best_step")
+        self.state.bad_evals = t.get("bad_evals", 0)
         _set_rng_state(t["rng"])
         if self.rank == 0 and self.metrics_path.is_file():  # drop records of steps after the checkpoint
             kept = [ln for ln in self.metrics_path.read_text().splitlines() if json.loads(ln)["step"] <= t["step"]]
@@ -305,7 +345,8 @@ class Trainer:
 def format_record(r: dict, total: int) -> str:
     parts = [f"step {r['step']:,}/{total:,}", f"loss {r['loss']:.4f}"]
     if "val_loss" in r:
-        parts.append(f"val {r['val_loss']:.4f}")
+        parts.append(f"val {r['val_loss']:.4f}" + (" (best)" if r.get("best") else "")
+                     + (" (early stop)" if r.get("early_stopped") else ""))
     parts += [f"gnorm {r['grad_norm']:.3f}", f"lr {r['lr']:.2e}", f"{r['tokens_per_s']:,.0f} tok/s"]
     if r.get("mfu") is not None:
         parts.append(f"MFU {100 * r['mfu']:.1f}%")

@@ -106,3 +106,24 @@ def test_launch_records_the_run_and_refuses_a_release_that_fails_verification(sp
         assert not (tmp_path / "runs" / "second").exists()
     finally:
         victim.write_bytes(original)
+
+
+def test_early_stopping_keeps_the_best_checkpoint_and_stops_after_patience(tiny_model, cpt_shards, tmp_path):
+    from training.config import EarlyStopSpec
+
+    # min_delta far above any real gain: the first evaluation is the best, the next two are not
+    s = spec(eval_every_steps=1, save_every_steps=2, keep_checkpoints=1,
+             early_stopping=EarlyStopSpec(patience=2, min_delta=100.0), lora=LoraSpec(r=4, alpha=8), zero="zero0.yaml")
+    t = run(s, tiny_model, cpt_shards, tmp_path)
+    steps = [(r["step"], r.get("best", False), r.get("early_stopped", False)) for r in t.state.history]
+    assert steps == [(1, True, False), (2, False, False), (3, False, True)] and t.plan.total_steps > 3
+    assert t.best_checkpoint() == tmp_path / "checkpoints" / "step-000001"
+    assert (tmp_path / "checkpoints" / "step-000002").is_dir()  # kept 1 besides the best, which is never pruned
+    assert (t.best_checkpoint() / "hf" / "merged" / "model.safetensors").is_file()  # the best is a usable result
+    assert t.state.best_step == 1 and t.state.best_val == t.state.history[0]["val_loss"]
+
+    # improvements by more than min_delta count as new bests: with min_delta 0 the loss of a learning run falls
+    t2 = run(spec(eval_every_steps=1, max_steps=3, early_stopping=EarlyStopSpec(patience=1)), tiny_model, cpt_shards,
+             tmp_path / "learning")
+    assert [r.get("best") for r in t2.state.history] == [True, True, True]
+    assert t2.best_checkpoint() == tmp_path / "learning" / "checkpoints" / "step-000003"
