@@ -5,7 +5,8 @@ the order and the whole packing are the same whatever the number of Spark worker
 
 - **Split**: a document is held out for validation when a second seeded hash falls under
   `val_share` (continual pretraining; paper §VI holds out 10%); instruction sets carry their own split.
-- **Blend**: `weights` maps a table (or `table:group`, a category or task) to the share of training
+- **Blend**: `weights` maps a table (or `table:group`: a Tele-Data category; an instruction task, or
+  `task/category` such as `mcq_answering/teleqna` for one benchmark's questions) to the share of training
   tokens it should make up, or to None for "every document once". Shares are met by taking documents
   in key order, cycling (a repeated document is a new copy) or stopping early; the paper's 5% general
   replay is `gold.general_replay: 0.05`.
@@ -50,11 +51,13 @@ class BlendError(ValueError):
     """The blend weights cannot be met by the release."""
 
 
-def blend_key(weights: dict, table: str, group: str) -> str | None:
-    """The weights entry a document counts under: `table:group` if named, else `table`, else None."""
-    specific = f"{table}:{group}"
-    if specific in weights:
-        return specific
+def blend_key(weights: dict, table: str, *groups: str) -> str | None:
+    """The weights entry a document counts under: the first `table:group` named (groups from the most
+    specific, e.g. an instruction's `task/category` then its `task`), else `table`, else None."""
+    for group in groups:
+        specific = f"{table}:{group}"
+        if specific in weights:
+            return specific
     return table if table in weights else None
 
 

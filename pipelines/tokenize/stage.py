@@ -63,8 +63,9 @@ class ShardSpec:
     example never split (longer ones are dropped, counted)."""
     blend: dict[str, float | None] = field(default_factory=lambda: {"gold.tele_data": None,
                                                                     "gold.general_replay": 0.05})
-    """Table (or table:category, table:task) → share of the training tokens, or null for every document
-    once. Default: all of Tele-Data plus 5% general replay (paper §VI)."""
+    """Table (or table:category; for instructions table:task or table:task/category, e.g.
+    gold.instructions:mcq_answering/teleqna) → share of the training tokens, or null for every
+    document once. Default: all of Tele-Data plus 5% general replay (paper §VI)."""
     seq_len: int = 2048
     """Tokens per packed sequence (the training context)."""
     val_share: float = 0.1
@@ -229,11 +230,12 @@ def _tokenize_fn(read, table: str, info: encode.TokenizerInfo, spec: ShardSpec, 
     def rows_of(batch: pa.RecordBatch) -> tuple[list[dict], list[tuple]]:
         d = batch.to_pydict()
         ids = d["instruction_id"] if sft else d["id"]
-        groups = d["task"] if sft else d["category"]
+        groups = ([(f"{t}/{c}", t) for t, c in zip(d["task"], d["category"], strict=True)] if sft
+                  else [(c,) for c in d["category"]])
         out, todo = [], []
         for i, doc_id in enumerate(ids):
             row = {"kind": "doc", "table": table, "doc_id": doc_id, "key": plan.doc_key(seed, table, doc_id),
-                   "blend": plan.blend_key(weights, table, groups[i]), "n_tokens": 0, "file": None, "row": None,
+                   "blend": plan.blend_key(weights, table, *groups[i]), "n_tokens": 0, "file": None, "row": None,
                    "reason": None, "detail": None}
             row["split"] = ({"train": "train", "val": "val"}.get(d["split"][i], "test") if sft
                             else "val" if plan.held_out(seed, table, doc_id, val_share) else "train")
@@ -317,7 +319,7 @@ def _release_files(cfg: lake.LakeConfig, manifest: dict, table: str) -> list[dic
 
 
 def _columns(table: str) -> list[str]:
-    return (["instruction_id", "task", "split", "instruction", "input", "output"] if table == INSTRUCTIONS.name
+    return (["instruction_id", "task", "category", "split", "instruction", "input", "output"] if table == INSTRUCTIONS.name
             else ["id", "category", "content"])
 
 

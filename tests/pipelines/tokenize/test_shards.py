@@ -112,3 +112,27 @@ def test_sft_shards_mask_everything_but_the_answer(spark, lake_cfg, tokenizer_di
         assert (x["position_ids"][target] > 0).all()
     assert len(answers) == 18 and all(a.startswith("Title number ") and a.endswith("<|im_end|>") for a in answers)
     assert s.manifest["splits"]["val"]["entries"] == 3 and s.manifest["loss_mask"] is True
+
+
+def test_a_task_and_category_blend_key_trains_on_that_subset_only(spark, lake_cfg, tokenizer_dir):
+    make_release(spark, lake_cfg)
+    one = ShardSpec(mode="sft", blend={"gold.instructions:mcq_answering/literature": None}, seq_len=256,
+                    seqs_per_shard=8)
+    s = build_shards(spark, lake_cfg, "r1", tokenizer_dir, one)
+    (summary,) = s.summaries
+    # mcq_answering is every third of the 30 examples (10): 1 in val, 1 in test, 2 too long, 6 train
+    assert summary.kept == 7
+    assert summary.dropped == Counter({"not_in_blend": 20, "test_split": 1, "longer_than_context": 2})
+    assert s.manifest["splits"]["val"]["entries"] == 1
+    with pytest.raises(ShardError, match=r"no training documents .* under blend .*mcq_answering/teleqna"):
+        build_shards(spark, lake_cfg, "r1", tokenizer_dir,
+                     ShardSpec(mode="sft", blend={"gold.instructions:mcq_answering/teleqna": None}, seq_len=256))
+
+
+def test_blend_keys_prefer_the_most_specific_group():
+    from pipelines.tokenize import plan
+
+    w = {"t": None, "t:task": 0.2, "t:task/cat": 0.1}
+    assert plan.blend_key(w, "t", "task/cat", "task") == "t:task/cat"
+    assert plan.blend_key(w, "t", "task/other", "task") == "t:task"
+    assert plan.blend_key(w, "t", "x/y", "x") == "t" and plan.blend_key({"u": None}, "t", "x") is None
