@@ -54,17 +54,18 @@ def _tiny(folder, hidden=64, seed=0):
     return folder
 
 
-def _adapter(base, folder):
+def _adapter(base, folder, r=4, targets=("q_proj", "v_proj"), std=0.5):
+    """A LoRA adapter of `base` with random, non-zero updates, saved to `folder`."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     m = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                       LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+                       LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(targets), init_lora_weights=False))
     with torch.no_grad():
         for n, p in m.named_parameters():
             if "lora_B" in n:
-                p.normal_(0, 0.5)
+                p.normal_(0, std)
     m.save_pretrained(folder)
     return m
 

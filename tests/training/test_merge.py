@@ -45,18 +45,10 @@ def _base(folder, hidden=64):
 
 
 def _adapter(base, folder, seed, r=4):
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from tests.eval.test_tele_eval import _adapter as random_adapter
 
     torch.manual_seed(seed)
-    m = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
-                       LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj", "down_proj"],
-                                  init_lora_weights=False))
-    with torch.no_grad():
-        for n, p in m.named_parameters():
-            if "lora_B" in n:
-                p.normal_(0, 0.3)
-    m.save_pretrained(folder)
+    random_adapter(base, folder, r=r, targets=("q_proj", "v_proj", "down_proj"), std=0.3)
     return folder
 
 
