@@ -2,6 +2,8 @@
 
     telelake train --recipe cpt --release demo-v1 --set train.max_steps=5
     telelake train --recipe cpt_lora --release tele-data-2026.11
+    telelake train --recipe lora --category teleqna --release bench-v1     # one adapter per benchmark category
+    telelake train --recipe lora --category all --release bench-v1         # the monolithic all-category adapter
     telelake train --recipe sft --release tele-data-2026.11 --set train.model.path=runs/cpt-…/checkpoints/step-000800/hf
     telelake train --resume runs/cpt-demo-v1-20261202T101500Z --recipe cpt --release demo-v1
     telelake train compare runs/cpt-… runs/cpt_lora-… --out reports/lora_vs_full.png
@@ -18,18 +20,32 @@ shards are built or reused, and the run directory records release, shard manifes
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
 
 from jobs._common import Runtime, load_config
+from pipelines.instruct.stage import MCQ_TASK
+from schemas import INSTRUCTIONS
 from training.config import TrainSpec
+from training.run import run_name
 
 
 @dataclass(frozen=True, kw_only=True)
 class TrainJobConfig(Runtime):
     train: TrainSpec = field(default_factory=TrainSpec)
+
+
+def for_category(cfg: TrainJobConfig, category: str) -> TrainJobConfig:
+    """The recipe narrowed to one benchmark category's MCQ instructions (`all`: every category at once,
+    the monolithic baseline). Only instruction (sft-mode) recipes have categories."""
+    shards = cfg.train.shards
+    if shards.mode != "sft":
+        raise SystemExit(f"telelake: --category trains on benchmark instructions; recipe {cfg.train.recipe} "
+                         f"trains mode {shards.mode} shards (use --recipe lora)")
+    key = f"{INSTRUCTIONS.name}:{MCQ_TASK}" + ("" if category == "all" else f"/{category}")
+    return replace(cfg, train=replace(cfg.train, shards=replace(shards, blend={key: None})))
 
 
 def run(cfg: TrainJobConfig, release: str, *, name: str | None = None, resume: str | None = None,
@@ -46,6 +62,10 @@ def run(cfg: TrainJobConfig, release: str, *, name: str | None = None, resume: s
                       + (f", val loss {f['val_loss']:.4f}" if "val_loss" in f else "")
                       + f", {f['tokens_per_s']:,.0f} tokens/s")
     console.print(f"[bold]checkpoint[/]: {result.checkpoint}/hf" if result.checkpoint else "no checkpoint written")
+    if result.adapter_bytes is not None:
+        console.print(f"[bold]adapter[/]: {result.adapter} ({result.adapter_bytes / 2**20:,.2f} MiB, "
+                      f"{result.trainable_params:,} parameters"
+                      + (f", best validation loss at step {result.best_step}" if result.best_step else "") + ")")
     console.print(f"[bold]plots[/]: {result.run_dir / 'loss.png'}, {result.run_dir / 'grad_norm.png'}, "
                   f"{result.run_dir / 'lr.png'}; metrics {result.run_dir / 'metrics.jsonl'}")
     return result
@@ -63,7 +83,10 @@ def compare(runs: list[str], out: str, console: Console | None = None) -> list[P
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--recipe", default="cpt", help="conf/training/<recipe>.yaml: cpt, cpt_lora, sft")
+    p.add_argument("--recipe", default="cpt", help="conf/training/<recipe>.yaml: cpt, cpt_lora, sft, lora")
+    p.add_argument("--category", default=None,
+                   help="sft/lora recipes: train on this benchmark category's questions only (teleqna, oranbench, "
+                        "srsranbench, ...); all: every category (the monolithic adapter)")
     p.add_argument("--release", required=True, help="release name (telelake release list)")
     p.add_argument("--conf", default=None, help="a recipe conf file (default conf/training/<recipe>.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -82,7 +105,11 @@ def main(argv: list[str] | None = None):
                        if not p.stem.startswith("zero"))
         raise SystemExit(f"telelake: no recipe {args.recipe!r} ({args.conf} not found); recipes: {known}")
     cfg = load_config(TrainJobConfig, args)
-    return run(cfg, args.release, name=args.run_name, resume=args.resume)
+    name = args.run_name
+    if args.category:
+        cfg = for_category(cfg, args.category)
+        name = name or run_name(cfg.train, args.release, args.category)
+    return run(cfg, args.release, name=name, resume=args.resume)
 
 
 if __name__ == "__main__":

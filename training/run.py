@@ -3,7 +3,8 @@
 The run directory (`<train.out>/<name>/`) records what the run was made of, in run.json: the release
 (name, content hash), the shard set (folder, key, counts, tokenizer hash), the resolved config, the
 code version, the model folder and its fingerprint, the world size. Beside it: metrics.jsonl,
-loss.png, grad_norm.png, lr.png and checkpoints/step-NNNNNN/{DeepSpeed state, hf/}.
+loss.png, grad_norm.png, lr.png, checkpoints/step-NNNNNN/{DeepSpeed state, hf/} and, at the end,
+result.json (the result checkpoint, trainable parameters, a LoRA adapter's file size, the last metrics).
 
 Under a multi-process launcher (deepspeed, torchrun) rank 0 builds the shards while the others wait,
 then every rank memory-maps the same files.
@@ -25,6 +26,8 @@ from training.config import TrainSpec
 
 log = logging.getLogger(__name__)
 
+ADAPTER = "adapter_model.safetensors"
+
 
 @dataclass
 class RunResult:
@@ -34,10 +37,27 @@ class RunResult:
     """The best checkpoint under early stopping, else the last one."""
     final: dict
     """The last metrics record (loss, val_loss, tokens/s, ...)."""
+    trainable_params: int = 0
+    adapter_bytes: int | None = None
+    """LoRA: the size of the checkpoint's adapter_model.safetensors (what a deployment stores per adapter)."""
+    best_step: int | None = None
+
+    @property
+    def adapter(self) -> Path | None:
+        """LoRA: the PEFT adapter folder of the result checkpoint."""
+        return self.checkpoint / "hf" if self.adapter_bytes is not None else None
+
+    def to_dict(self) -> dict:
+        """What result.json in the run directory records."""
+        return {"checkpoint": str(self.checkpoint) if self.checkpoint else None, "best_step": self.best_step,
+                "adapter": str(self.adapter) if self.adapter else None, "adapter_bytes": self.adapter_bytes,
+                "trainable_params": self.trainable_params, "shards": str(self.shards.folder),
+                "final": {k: v for k, v in self.final.items() if k != "first_samples"}}
 
 
-def run_name(spec: TrainSpec, release: str) -> str:
-    return f"{spec.recipe}-{release}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
+def run_name(spec: TrainSpec, release: str, category: str | None = None) -> str:
+    return (f"{spec.recipe}-{category + '-' if category else ''}{release}-"
+            f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}")
 
 
 def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str, *, spark_factory, name: str | None = None,
@@ -73,7 +93,14 @@ def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str, *, spark_factory
     final = state.history[-1] if state.history else {}
     ckpt = sorted((run_dir / "checkpoints").glob("step-*"))
     best = trainer.best_checkpoint()
-    return RunResult(run_dir=run_dir, shards=shards, checkpoint=best or (ckpt[-1] if ckpt else None), final=final)
+    result = RunResult(run_dir=run_dir, shards=shards, checkpoint=best or (ckpt[-1] if ckpt else None), final=final,
+                       trainable_params=sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+                       adapter_bytes=None, best_step=trainer.state.best_step)
+    if result.checkpoint is not None and (result.checkpoint / "hf" / ADAPTER).is_file():
+        result.adapter_bytes = (result.checkpoint / "hf" / ADAPTER).stat().st_size
+    if rank == 0:
+        (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
+    return result
 
 
 def _train(trainer, rank: int):

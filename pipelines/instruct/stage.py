@@ -174,10 +174,14 @@ def _import_fn(sources: list[ImportSource], templates: dict, storage_options: di
 
 # -- MCQ answering --------------------------------------------------------------------------------------
 
+MCQ_TASK = "mcq_answering"
+"""The task of benchmark questions; its category is the benchmark's (one adapter each, issue 9)."""
+
+
 def mcq_example(templates: dict, item: dict) -> dict:
     options = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(item["choices"]))
     answer = f"{item['answer'] + 1}. {item['choices'][item['answer']]}"
-    return example(templates, "mcq_answering", item["category"], f"{item['question']}\n{options}", answer,
+    return example(templates, MCQ_TASK, item["category"], f"{item['question']}\n{options}", answer,
                    item["split"], BENCHMARKS.name, [item["item_id"]], BENCHMARKS.name, f"item_id={item['item_id']}",
                    item["item_id"])
 

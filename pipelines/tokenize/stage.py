@@ -68,6 +68,9 @@ class ShardSpec:
     document once. Default: all of Tele-Data plus 5% general replay (paper §VI)."""
     seq_len: int = 2048
     """Tokens per packed sequence (the training context)."""
+    answer_only: bool = True
+    """sft: the loss counts the answer's tokens only (the prompt is masked out); False trains on the
+    whole rendered conversation, prompt included (paper 001's adapters; its open question)."""
     val_share: float = 0.1
     """cpt: share of documents held out for validation (paper: 10%); sft uses the split column (val)."""
     seed: int = 1234
@@ -162,8 +165,8 @@ def build_shards(spark, cfg: lake.LakeConfig, release: str, tokenizer: str, spec
                "release": {"name": release, "content_hash": manifest["content_hash"], "created_at": manifest["created_at"],
                            "tables": {t: manifest["tables"][t]["version"] for t in tables}},
                "tokenizer": info.to_dict(), "spec": spec.identity(), "seq_len": spec.seq_len,
-               "loss_mask": spec.mode == "sft", "pad_id": info.eos_id, "splits": splits, "blend": groups,
-               "tokenizer_engine": engine,
+               "loss_mask": spec.mode == "sft", "answer_only": spec.mode == "sft" and spec.answer_only,
+               "pad_id": info.eos_id, "splits": splits, "blend": groups, "tokenizer_engine": engine,
                "summaries": [json.loads(s.to_json()) for s in summaries]}
         (staged / MANIFEST).write_text(json.dumps(out, indent=1, sort_keys=True))
         try:
@@ -225,7 +228,7 @@ TOKENS = pa.schema([("ids", pa.list_(pa.int32())), ("mask", pa.list_(pa.int8()))
 
 def _tokenize_fn(read, table: str, info: encode.TokenizerInfo, spec: ShardSpec, engine: str, work: str):
     folder, eos_id, seed, weights, sft = info.folder, info.eos_id, spec.seed, dict(spec.blend), spec.mode == "sft"
-    seq_len, val_share = spec.seq_len, spec.val_share
+    seq_len, val_share, answer_only = spec.seq_len, spec.val_share, spec.answer_only
 
     def rows_of(batch: pa.RecordBatch) -> tuple[list[dict], list[tuple]]:
         d = batch.to_pydict()
@@ -262,7 +265,7 @@ def _tokenize_fn(read, table: str, info: encode.TokenizerInfo, spec: ShardSpec, 
             elif sft and len(ids_) > seq_len:
                 row.update(kind="drop", reason="longer_than_context")
             else:
-                kept.append((row, ids_, mask))
+                kept.append((row, ids_, mask if answer_only or mask is None else np.ones_like(mask)))
         return out, kept
 
     def run(tasks):

@@ -71,9 +71,28 @@ def test_the_hf_checkpoint_reloads_with_the_trained_weights(tiny_model, cpt_shar
     assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got, before, atol=1e-3)
 
 
+def _checksum(tensors) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, x in sorted(tensors):
+        h.update(name.encode())
+        h.update(x.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def test_lora_trains_only_the_adapter_and_writes_it_and_the_merged_model(tiny_model, cpt_shards, tmp_path):
-    t = run(spec(max_steps=2, save_every_steps=2, lora=LoraSpec(r=8, alpha=16, dropout=0.1)), tiny_model, cpt_shards,
-            tmp_path)
+    from safetensors.torch import load_file
+
+    on_disk = _checksum(load_file(Path(tiny_model) / "model.safetensors").items())
+    t = Trainer(spec(max_steps=2, save_every_steps=2, lora=LoraSpec(r=8, alpha=16, dropout=0.1)), tiny_model,
+                cpt_shards, tmp_path)
+    backbone = lambda: _checksum((n, p) for n, p in t.model.named_parameters() if "lora_" not in n)  # noqa: E731
+    adapter = lambda: _checksum((n, p) for n, p in t.model.named_parameters() if "lora_" in n)  # noqa: E731
+    before, adapter_before = backbone(), adapter()
+    t.train()
+    assert backbone() == before and adapter() != adapter_before  # the backbone is frozen, the adapter moved
+    assert _checksum(load_file(Path(tiny_model) / "model.safetensors").items()) == on_disk
     trained = {n for n, p in t.model.named_parameters() if p.requires_grad}
     assert trained and all("lora_" in n for n in trained)
     hf = tmp_path / "checkpoints" / "step-000002" / "hf"
@@ -127,3 +146,28 @@ def test_early_stopping_keeps_the_best_checkpoint_and_stops_after_patience(tiny_
              tmp_path / "learning")
     assert [r.get("best") for r in t2.state.history] == [True, True, True]
     assert t2.best_checkpoint() == tmp_path / "learning" / "checkpoints" / "step-000003"
+
+
+def test_the_lora_recipe_trains_one_category_and_records_the_adapter(released, tiny_model, tmp_path):
+    from jobs.train import main
+
+    result = main(["--recipe", "lora", "--category", "literature", "--release", "r1", "--set", f"lake.root={released.root}",
+                   "--set", f"train.model.path={tiny_model}", "--set", f"train.out={tmp_path}",
+                   "--set", "train.shards.seq_len=256", "--set", "train.batch.tokens_per_step=1024",
+                   "--set", "train.batch.micro_batch=2", "--set", "train.eval_every_steps=1", "--set", "train.epochs=2",
+                   "--set", "spark.master=local[1]"])
+    assert result.run_dir.name.startswith("lora-literature-r1-")
+    assert result.shards.manifest["blend"] and set(result.shards.manifest["spec"]["blend"]) == {
+        "gold.instructions:mcq_answering/literature"}
+    # the category's 6 train examples (of 30 instructions), packed 4 to a 256-token sequence
+    assert result.shards.manifest["splits"]["train"]["entries"] == 6
+    recorded = json.loads((result.run_dir / "result.json").read_text())
+    hf = result.checkpoint / "hf"
+    assert recorded["adapter_bytes"] == (hf / "adapter_model.safetensors").stat().st_size > 0
+    assert recorded["adapter"] == str(hf) and recorded["trainable_params"] == result.trainable_params
+    config = json.loads((hf / "adapter_config.json").read_text())
+    assert config["r"] == 16 and config["lora_alpha"] == 32 and set(config["target_modules"]) == {
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert result.best_step is not None and (result.run_dir / "best").is_file()  # early stopping is on
+    with pytest.raises(SystemExit, match="--category trains on benchmark instructions"):
+        main(["--recipe", "cpt", "--category", "literature", "--release", "r1", "--set", f"lake.root={released.root}"])

@@ -114,6 +114,24 @@ def test_sft_shards_mask_everything_but_the_answer(spark, lake_cfg, tokenizer_di
     assert s.manifest["splits"]["val"]["entries"] == 3 and s.manifest["loss_mask"] is True
 
 
+def test_sft_shards_without_answer_only_masking_train_on_the_prompt_too(spark, lake_cfg, tokenizer_dir):
+    make_release(spark, lake_cfg)
+    spec = dict(mode="sft", blend={"gold.instructions": None}, seq_len=256, seqs_per_shard=8)
+    masked = build_shards(spark, lake_cfg, "r1", tokenizer_dir, ShardSpec(**spec))
+    whole = build_shards(spark, lake_cfg, "r1", tokenizer_dir, ShardSpec(**spec, answer_only=False))
+    assert whole.folder != masked.folder and whole.manifest["answer_only"] is False
+    a, b = PackedShards(masked.folder, "train"), PackedShards(whole.folder, "train")
+    assert len(a) == len(b)
+    for i in range(len(a)):
+        x, y = a.sample(i), b.sample(i)
+        assert (x["input_ids"] == y["input_ids"]).all()
+        segs, padded = b.segments(i)
+        # every token but each example's first (and the padding) is a target: prompt and answer alike
+        assert (y["labels"] != IGNORE).sum() == segs.sum() - len(segs) - (segs[-1] - 1 if padded else 0)
+        assert ((x["labels"] != IGNORE) <= (y["labels"] != IGNORE)).all()
+        assert (x["labels"] != IGNORE).sum() < (y["labels"] != IGNORE).sum()
+
+
 def test_a_task_and_category_blend_key_trains_on_that_subset_only(spark, lake_cfg, tokenizer_dir):
     make_release(spark, lake_cfg)
     one = ShardSpec(mode="sft", blend={"gold.instructions:mcq_answering/literature": None}, seq_len=256,
