@@ -135,14 +135,19 @@ def _parser() -> argparse.ArgumentParser:
     _job_args(sh, default="conf/shards.yaml")
     sh.set_defaults(func=_shards)
 
-    tr = sub.add_parser("train", help="train from a release on DeepSpeed (cpt, cpt_lora, sft), compare runs, or "
-                                      "merge LoRA adapters (linear, TIES, DARE)")
-    tr.add_argument("action", nargs="?", choices=["run", "compare", "merge"], default="run")
+    tr = sub.add_parser("train", help="train from a release on DeepSpeed (cpt, cpt_lora, sft, lora, kd), compare "
+                                      "runs, merge LoRA adapters (linear, TIES, DARE), or run the per-category "
+                                      "adapter experiment (adapters)")
+    tr.add_argument("action", nargs="?", choices=["run", "compare", "merge", "adapters"], default="run")
     tr.add_argument("runs", nargs="*", help="compare: run directories; merge: adapter folders")
     tr.add_argument("--recipe", default="cpt", help="conf/training/<recipe>.yaml")
     tr.add_argument("--release", default=None)
     tr.add_argument("--conf", default=None, help="recipe conf (default conf/training/<recipe>.yaml)")
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    tr.add_argument("--category", default=None, help="run: one benchmark category's adapter (all: the monolithic "
+                                                     "one); adapters: the rank ablation's category")
+    tr.add_argument("--categories", default=None, help="adapters: comma-separated categories (default every one)")
+    tr.add_argument("--ranks", default=None, help="adapters: comma-separated LoRA ranks: the rank ablation")
     tr.add_argument("--run-name", default=None)
     tr.add_argument("--resume", default=None, metavar="RUN_DIR")
     tr.add_argument("--out", default=None, help="compare: PNG to write (default reports/runs_compared.png); "
@@ -311,11 +316,13 @@ def _lake(args) -> int:
 
 
 def _refusals():
+    from pipelines.llm.models import ModelError
     from pipelines.release.store import ReleaseError
     from pipelines.tokenize.stage import ShardError
     from training.data import ShardReadError
+    from training.kd import KDError
 
-    return ReleaseError, ShardError, ShardReadError
+    return ReleaseError, ShardError, ShardReadError, KDError, ModelError
 
 
 def _shards(args) -> int:
@@ -357,7 +364,20 @@ def _train(args) -> int:
         return 0
     if not args.release:
         raise ValueError("`telelake train` needs --release NAME (telelake release list)")
+    if args.action == "adapters":
+        from jobs import adapters
+
+        argv = ["--release", args.release] + (["--conf", args.conf] if args.conf else [])
+        argv += [x for flag in ("categories", "category", "ranks") if getattr(args, flag)
+                 for x in (f"--{flag}", getattr(args, flag))]
+        try:
+            adapters.main(argv + [x for o in args.overrides for x in ("--set", o)])
+        except _refusals() as exc:
+            print(f"telelake: refused: {exc}", file=sys.stderr)
+            return 1
+        return 0
     argv = ["--recipe", args.recipe, "--release", args.release] + (["--conf", args.conf] if args.conf else [])
+    argv += ["--category", args.category] if args.category else []
     argv += (["--run-name", args.run_name] if args.run_name else []) + (["--resume", args.resume] if args.resume else [])
     try:
         train.main(argv + [x for o in args.overrides for x in ("--set", o)])

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pipelines.llm.models import ModelSpec
 from pipelines.tokenize.stage import ShardSpec
+from training.kd import KDSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +67,28 @@ class EarlyStopSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DistillSpec:
+    """Knowledge distillation from a frozen teacher (paper 002)."""
+    teacher: ModelSpec = field(default_factory=ModelSpec)
+    """A local HF causal LM folder (or embedded:<name>): the teacher, e.g. an SFT run's hf/ folder."""
+    method: Literal["vanilla", "dskd"] = "vanilla"
+    """vanilla: KL between the two next-token distributions (one vocabulary); dskd: dual-space KD with
+    cross-model attention (different vocabularies, training/dskd.py)."""
+    loss: KDSpec = field(default_factory=KDSpec)
+    """Temperature, the KD/CE mixing rate, forward or reverse KL."""
+    teacher_logits: Literal["on_the_fly", "cached"] = "on_the_fly"
+    """vanilla only: run the teacher on each batch, or cache its top-k log-probabilities once."""
+    cache_top_k: int = 64
+
+    def __post_init__(self) -> None:
+        if self.method == "dskd" and self.teacher_logits == "cached":
+            raise ValueError("kd.teacher_logits cached: dskd needs the teacher's hidden states, not only its "
+                             "top-k; use on_the_fly")
+        if self.cache_top_k < 1:
+            raise ValueError(f"kd.cache_top_k {self.cache_top_k}: at least 1")
+
+
+@dataclass(frozen=True, kw_only=True)
 class TrainSpec:
     recipe: str = "cpt"
     """Name recorded with the run (cpt, sft, cpt_lora, ...)."""
@@ -94,6 +117,8 @@ class TrainSpec:
     """Cross-entropy from the last hidden states in row chunks, without the full logits
     (training/loss.py), where the model family allows it and ZeRO stage < 3; the model's own head
     otherwise. Same loss and gradients; faster, and far less memory at large vocabularies."""
+    kd: DistillSpec | None = None
+    """Distil from a teacher: the objective becomes (1 − rate)·CE + rate·KD."""
     early_stopping: EarlyStopSpec | None = None
     """Stop when the validation loss stops improving (paper 001's adapters); each new best is saved
     and kept, and the run's result is the best checkpoint (named in <run>/best)."""

@@ -104,7 +104,7 @@ class PackedShards:
             labels[starts[-1]:] = IGNORE
         if b.mask is not None:
             labels[b.mask[r] == 0] = IGNORE
-        return {"input_ids": ids, "position_ids": positions, "labels": labels}
+        return {"input_ids": ids, "position_ids": positions, "labels": labels, "index": np.array(i, np.int64)}
 
     def targets(self, i: int) -> int:
         """Tokens of sample i that carry a loss."""

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from pipelines.tokenize.encode import TOKENIZER_FILES as _TOKEN_ID_FILES
+from training.dskd import PROJECTOR
 
 TOKENIZER_FILES = (*_TOKEN_ID_FILES, "tokenizer.model", "generation_config.json")
 """Copied beside each checkpoint's weights: the tokenizer's files and the generation defaults."""
@@ -30,6 +31,8 @@ def save_hf(engine, model, base_dir: str, out: Path, *, rank: int, zero_stage: i
             _merged_copy(module).save_pretrained(out / "merged", safe_serialization=True)
             copy_tokenizer(base_dir, out / "merged")
     else:
+        if hasattr(module, PROJECTOR):  # DSKD's projector trains with the student but is not part of it
+            state = {k: v for k, v in (state or module.state_dict()).items() if not k.startswith(PROJECTOR + ".")}
         module.save_pretrained(out, state_dict=state, safe_serialization=True)
     copy_tokenizer(base_dir, out)
     return out
@@ -39,7 +42,10 @@ def _merged_copy(peft_model):
     """The base model with the adapter folded in, leaving the training model untouched."""
     import copy
 
-    return copy.deepcopy(peft_model).merge_and_unload()
+    merged = copy.deepcopy(peft_model).merge_and_unload()
+    if hasattr(merged, PROJECTOR):
+        delattr(merged, PROJECTOR)
+    return merged
 
 
 def copy_tokenizer(base_dir: str, out: Path) -> None:

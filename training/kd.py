@@ -74,6 +74,29 @@ def kd_sum(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: tor
     return total * spec.temperature ** 2, int(s.shape[0])
 
 
+def topk_kd_sum(student_logits: torch.Tensor, teacher_ids: torch.Tensor, teacher_logp: torch.Tensor,
+                spec: KDSpec) -> tuple[torch.Tensor, int]:
+    """KD against a cached teacher: its top-k token ids and log-probabilities per position
+    ([positions, k]). Both distributions are tempered and renormalized on the teacher's top-k support,
+    so the value is zero when the student's distribution equals the teacher's there. Student logits
+    are [positions, vocab] at the same labelled positions, in the same order."""
+    if student_logits.shape[0] != teacher_ids.shape[0]:
+        raise KDError(f"the cache holds {teacher_ids.shape[0]:,} positions for this batch, the student "
+                      f"{student_logits.shape[0]:,}: the cache belongs to other shards; delete it to rebuild")
+    if teacher_ids.numel() and int(teacher_ids.max()) >= student_logits.shape[-1]:
+        raise KDError(f"cached teacher token id {int(teacher_ids.max())} is outside the student's vocabulary of "
+                      f"{student_logits.shape[-1]:,}: vanilla KD needs one vocabulary")
+    total = student_logits.new_zeros((), dtype=torch.float32)
+    ids, tlp = teacher_ids.to(student_logits.device), teacher_logp.to(student_logits.device)
+    for start in range(0, ids.shape[0], spec.chunk_rows):
+        chunk = slice(start, start + spec.chunk_rows)
+        ls = F.log_softmax(student_logits[chunk].float().gather(1, ids[chunk]) / spec.temperature, -1)
+        lt = F.log_softmax(tlp[chunk].float() / spec.temperature, -1)
+        kl = (lt.exp() * (lt - ls)).sum(-1) if spec.divergence == "forward" else (ls.exp() * (ls - lt)).sum(-1)
+        total = total + kl.sum()
+    return total * spec.temperature ** 2, int(ids.shape[0])
+
+
 def objective(ce_sum: torch.Tensor, kd: torch.Tensor, tokens: int, spec: KDSpec) -> torch.Tensor:
     """The mixed per-token loss (1 − rate)·CE + rate·KD from their sums over `tokens` positions."""
     return ((1 - spec.rate) * ce_sum + spec.rate * kd) / max(1, tokens)

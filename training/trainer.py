@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from training import throughput
 from training.config import TrainSpec
 from training.data import IGNORE, GlobalOrder, PackedShards, step_batch
+from training.kd_step import Distiller
 from training.loss import FusedHead
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,11 @@ class Trainer:
         self.metrics_path = self.run_dir / "metrics.jsonl"
         _seed_everything(spec.seed)
         self.model = self._build_model()
+        self.distiller = Distiller.build(self, spec.kd) if spec.kd is not None else None
         self.engine = self._build_engine()
         self.fused = FusedHead.of(self.model) if spec.fused_loss and self.zero_stage < 3 else None
+        if self.distiller is not None:
+            self.distiller.ready(self)
         self.flops_token = throughput.flops_per_token(self.model, self.plan.seq_len)
         name = torch.cuda.get_device_name(self.local_rank) if self.device.type == "cuda" else None
         self.peak, self.peak_source = throughput.device_peak_flops(name, spec.peak_tflops)
@@ -180,7 +184,8 @@ class Trainer:
                    f"validation loss" if self.spec.early_stopping else ""),
                 f"data: {len(self.train_data):,} train sequences of {p.seq_len:,} tokens, "
                 f"{len(self.val_data) if self.val_data else 0:,} validation; "
-                f"{self.flops_token / 1e9:,.2f} GFLOPs per token; MFU peak: {self.peak_source}"]
+                f"{self.flops_token / 1e9:,.2f} GFLOPs per token; MFU peak: {self.peak_source}",
+                *([self.distiller.describe()] if self.distiller else [])]
 
     def train(self, progress=None) -> State:
         last = min(self.plan.total_steps, self.spec.max_steps or self.plan.total_steps)
@@ -229,6 +234,7 @@ class Trainer:
         lr = self.engine.get_lr()[0]
         start = time.perf_counter()
         loss_sum = torch.zeros((), dtype=torch.float64)
+        self._kd_sum = 0.0
         grad_norm = None
         for m, micro in enumerate(batch.micro):
             ce = self.forward_backward(micro, batch.targets)
@@ -249,21 +255,26 @@ class Trainer:
                 "lr": lr, "tokens": batch.tokens,
                 "targets": batch.targets, "step_s": elapsed, "tokens_per_s": batch.tokens / elapsed,
                 "mfu": throughput.mfu(self.flops_token, positions / elapsed, self.peak, p.world),
-                "first_samples": batch.samples[:4]}
+                "first_samples": batch.samples[:4],
+                **({"kd": _all_sum(torch.tensor(self._kd_sum, dtype=torch.float64)) / max(1, batch.targets)}
+                   if self.distiller is not None else {})}
 
     def forward_backward(self, micro: dict, step_targets: int) -> torch.Tensor:
         """Cross-entropy summed over this micro-batch's targets; backward of its share of the global
         token mean (DeepSpeed divides by the accumulation steps and averages over ranks)."""
-        ce = self._ce_sum(micro)
         scale = self.plan.accum * self.plan.world / max(1, step_targets)
-        self.engine.backward(ce * scale)
+        if self.distiller is None:
+            ce = self._ce_sum(micro)
+            self.engine.backward(ce * scale)
+            return ce.detach().double()
+        ce, kd, extra = self.distiller.sums(self, micro)
+        rate = self.spec.kd.loss.rate
+        self.engine.backward(((1 - rate) * ce + rate * (kd + extra)) * scale)
+        self._kd_sum += float(kd.detach())
         return ce.detach().double()
 
     def _ce_sum(self, micro: dict) -> torch.Tensor:
-        ids = micro["input_ids"].to(self.device)
-        # shift the labels, not the logits: slicing [B, T, V] logits copies them (the largest tensor of the step)
-        labels = F.pad(micro["labels"][:, 1:], (0, 1), value=IGNORE).to(self.device)
-        kwargs = {"input_ids": ids, "position_ids": micro["position_ids"].to(self.device), "use_cache": False}
+        labels, kwargs = self.inputs(micro)
         if self.fused is not None:
             with self.fused.headless():
                 hidden = self.engine(**kwargs).logits
@@ -272,6 +283,13 @@ class Trainer:
         logits = logits if logits.dtype == torch.float32 else logits.float()
         return F.cross_entropy(logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE,
                                reduction="sum")
+
+    def inputs(self, micro: dict) -> tuple[torch.Tensor, dict]:
+        """(next-token labels [B, T], the model's keyword arguments) of a micro-batch, on the device."""
+        # shift the labels, not the logits: slicing [B, T, V] logits copies them (the largest tensor of the step)
+        labels = F.pad(micro["labels"][:, 1:], (0, 1), value=IGNORE).to(self.device)
+        return labels, {"input_ids": micro["input_ids"].to(self.device),
+                        "position_ids": micro["position_ids"].to(self.device), "use_cache": False}
 
     @torch.no_grad()
     def evaluate(self) -> float:

@@ -1,0 +1,211 @@
+"""The per-category adapter report (paper 001 Tables 2-3, Figures 2-3), from MCQ evaluations on disk.
+
+Every number is read from the per-item Parquet that `eval/mcq.py` wrote for each model
+(<eval>/<model>/mcq_generate.parquet), on the same seeded items for every model. Per category and
+split: the zero-shot backbone, the category's adapter and the monolithic adapter (Pass@1, Maj@k), the
+majority-class baseline, the adapter's gain over zero-shot in points with a paired-bootstrap 95%
+interval and p-value, and whether the issue's goal holds on the unseen split (gain ≥ 10 points and
+above the baseline). The rank ablation is a table and a PNG of score and adapter size per rank.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from eval import bootstrap
+from eval.calls import safe_name
+from eval.choice import majority_baseline
+from eval.mcq import SPLIT_NAMES
+
+GOAL_POINTS = 10.0
+"""The issue's goal: each adapter beats zero-shot by this many points on the unseen split."""
+
+
+@dataclass
+class Scores:
+    pass_at_1: float
+    maj_at_k: float | None
+
+
+@dataclass
+class CategoryRow:
+    category: str
+    split: str
+    items: int
+    baseline: float
+    zero_shot: Scores
+    adapter: Scores
+    monolithic: Scores | None
+    gain_points: float
+    """(adapter − zero-shot) Pass@1, in points."""
+    gain_low: float
+    gain_high: float
+    p_value: float
+    adapter_mb: float | None
+
+    @property
+    def goal_met(self) -> bool | None:
+        if self.split != "test":
+            return None
+        return self.gain_points >= GOAL_POINTS and self.adapter.pass_at_1 > self.baseline
+
+
+def read_items(eval_dir: Path, model: str) -> dict[tuple[str, str], dict[str, dict]]:
+    """(category, split) → item_id → the item's row, of one model's MCQ evaluation."""
+    path = eval_dir / safe_name(model) / "mcq_generate.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no MCQ results of {model!r}; run the evaluation first")
+    out: dict[tuple[str, str], dict[str, dict]] = {}
+    for r in pq.read_table(path).to_pylist():
+        out.setdefault((r["category"], r["split"]), {})[r["item_id"]] = r
+    return out
+
+
+def _scores(rows: list[dict]) -> Scores:
+    maj = [r["maj_at_k"] for r in rows if r["maj_at_k"] is not None]
+    return Scores(sum(bool(r["pass_at_1"]) for r in rows) / len(rows), sum(maj) / len(maj) if maj else None)
+
+
+def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], monolithic: str | None,
+                  sizes: dict[str, int], *, resamples: int = 1000) -> list[CategoryRow]:
+    """One row per (category, split) evaluated for the category's adapter; `adapters`: category →
+    model name, `sizes`: category → adapter bytes."""
+    zero, mono = read_items(eval_dir, zero_shot), read_items(eval_dir, monolithic) if monolithic else None
+    rows = []
+    for category, name in sorted(adapters.items()):
+        mine = read_items(eval_dir, name)
+        for (cat, split), items in sorted(mine.items(), key=lambda kv: (kv[0][0], kv[0][1] != "train")):
+            if cat != category:
+                continue
+            ids = sorted(items)
+            missing = [i for i in ids if i not in zero.get((cat, split), {})]
+            if missing:
+                raise ValueError(f"{zero_shot} was not evaluated on {len(missing)} of {category}/{split}'s items (e.g. "
+                                 f"{missing[0]}): evaluate every model on the same seeded items")
+            a = [items[i] for i in ids]
+            z = [zero[(cat, split)][i] for i in ids]
+            m = [mono[(cat, split)][i] for i in ids] if mono and all(i in mono.get((cat, split), {}) for i in ids) else None
+            c = bootstrap.paired([float(r["pass_at_1"]) for r in z], [float(r["pass_at_1"]) for r in a],
+                                 resamples=resamples, seed=7)
+            rows.append(CategoryRow(
+                category=cat, split=split, items=len(ids), baseline=majority_baseline([r["answer"] for r in a]),
+                zero_shot=_scores(z), adapter=_scores(a), monolithic=_scores(m) if m else None,
+                gain_points=100 * c.diff.mean, gain_low=100 * c.diff.low, gain_high=100 * c.diff.high,
+                p_value=c.p_value, adapter_mb=sizes[category] / 2**20 if category in sizes else None))
+    return rows
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def write_report(out: Path, rows: list[CategoryRow], *, k: int, title: str, notes: list[str]) -> Path:
+    """report.md, adapters.json and adapters.png under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    head = (f"| category | split | items | majority baseline | zero-shot Pass@1 | adapter Pass@1 | gain (95% CI) | p "
+            f"| zero-shot Maj@{k} | adapter Maj@{k} | monolithic Pass@1 | monolithic Maj@{k} | adapter MB | goal |")
+    lines = [f"# {title}", "", *notes, "", head, "|" + "---|" * 3 + "---:|" * 11]
+    for r in rows:
+        goal = {None: "", True: "met", False: "**not met**"}[r.goal_met]
+        lines.append(
+            f"| {r.category} | {SPLIT_NAMES.get(r.split, r.split)} | {r.items} | {_pct(r.baseline)} | "
+            f"{_pct(r.zero_shot.pass_at_1)} | {_pct(r.adapter.pass_at_1)} | {r.gain_points:+.1f} "
+            f"({r.gain_low:+.1f}, {r.gain_high:+.1f}) | {r.p_value:.3f} | {_pct(r.zero_shot.maj_at_k)} | "
+            f"{_pct(r.adapter.maj_at_k)} | {_pct(r.monolithic.pass_at_1) if r.monolithic else '–'} | "
+            f"{_pct(r.monolithic.maj_at_k) if r.monolithic else '–'} | "
+            f"{'' if r.adapter_mb is None else f'{r.adapter_mb:.2f}'} | {goal} |")
+    lines += ["", f"Scores in %. Gain: adapter − zero-shot Pass@1 in points, paired bootstrap over the same items "
+              f"(1,000 resamples). Goal (unseen): gain ≥ {GOAL_POINTS:g} points and adapter above the majority "
+              f"baseline.", "", "![unseen scores](adapters.png)"]
+    (out / "adapters.json").write_text(json.dumps([{**asdict(r), "goal_met": r.goal_met} for r in rows], indent=1))
+    _bars(out / "adapters.png", [r for r in rows if r.split == "test"] or rows, k)
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _bars(path: Path, rows: list[CategoryRow], k: int) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    x = np.arange(len(rows))
+    for ax, metric, label in ((axes[0], "pass_at_1", "Pass@1"), (axes[1], "maj_at_k", f"Maj@{k}")):
+        series = [("zero-shot", [getattr(r.zero_shot, metric) for r in rows]),
+                  ("adapter", [getattr(r.adapter, metric) for r in rows]),
+                  ("monolithic", [getattr(r.monolithic, metric) if r.monolithic else None for r in rows])]
+        series = [(n, v) for n, v in series if any(y is not None for y in v)]
+        w = 0.8 / (len(series) + 1)
+        for i, (name, vals) in enumerate(series):
+            ax.bar(x + i * w, [100 * (v or 0) for v in vals], w, label=name)
+        ax.bar(x + len(series) * w, [100 * r.baseline for r in rows], w, label="majority baseline", color="grey")
+        ax.set_xticks(x + 0.4 - w / 2, [r.category for r in rows])
+        ax.set_title(f"{label}, {SPLIT_NAMES.get(rows[0].split, rows[0].split)} split")
+        ax.set_ylabel("%")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+@dataclass
+class RankRow:
+    rank: int
+    alpha: float
+    adapter_mb: float
+    trainable_params: int
+    items: int
+    pass_at_1: float
+    maj_at_k: float | None
+
+
+def rank_rows(eval_dir: Path, runs: dict[int, dict], category: str, split: str) -> list[RankRow]:
+    """`runs`: rank → {name, alpha, adapter_bytes, trainable_params}."""
+    rows = []
+    for r, info in sorted(runs.items()):
+        items = list(read_items(eval_dir, info["name"]).get((category, split), {}).values())
+        if not items:
+            raise ValueError(f"rank {r}: no MCQ results for {category}/{split}")
+        s = _scores(items)
+        rows.append(RankRow(r, info["alpha"], info["adapter_bytes"] / 2**20, info["trainable_params"], len(items),
+                            s.pass_at_1, s.maj_at_k))
+    return rows
+
+
+def write_rank_report(out: Path, rows: list[RankRow], *, category: str, split: str, k: int, notes: list[str]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# LoRA rank ablation on {category} ({SPLIT_NAMES.get(split, split)} split)", "", *notes, "",
+             f"| rank | alpha | adapter MB | trainable parameters | items | Pass@1 | Maj@{k} |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.rank} | {r.alpha:g} | {r.adapter_mb:.2f} | {r.trainable_params:,} | {r.items} | "
+                     f"{_pct(r.pass_at_1)} | {_pct(r.maj_at_k)} |")
+    lines += ["", "![rank ablation](rank_ablation.png)"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = [str(r.rank) for r in rows]
+    ax.bar(xs, [100 * (r.maj_at_k if r.maj_at_k is not None else r.pass_at_1) for r in rows], color="tab:blue")
+    ax.set_xlabel("LoRA rank")
+    ax.set_ylabel(f"Maj@{k} (%)" if rows and rows[0].maj_at_k is not None else "Pass@1 (%)", color="tab:blue")
+    twin = ax.twinx()
+    twin.plot(xs, [r.adapter_mb for r in rows], "o-", color="tab:red")
+    twin.set_ylabel("adapter file (MB)", color="tab:red")
+    ax.set_title(f"{category}: score and adapter size per rank")
+    fig.tight_layout()
+    fig.savefig(out / "rank_ablation.png", dpi=110)
+    plt.close(fig)
+    (out / "rank_ablation.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    path = out / "rank_ablation.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

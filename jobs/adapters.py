@@ -1,0 +1,228 @@
+"""Per-category LoRA adapters end to end (paper 001): train each, evaluate against zero-shot, report.
+
+    telelake train adapters --release bench-v1                         # every category + the monolithic one
+    telelake train adapters --release bench-v1 --categories teleqna,srsranbench --set adapters.eval.limit_per_group=100
+    telelake train adapters --release bench-v1 --category teleqna --ranks 4,8,16,32   # the rank ablation
+
+A category's adapter trains with conf/training/<adapters.recipe>.yaml narrowed to that category (as
+`telelake train --recipe lora --category C`), under <adapters.out>/runs/lora-<C>; a run that already
+finished (result.json) is reused, so a rerun only evaluates what is missing (model calls come from
+the result store). The zero-shot backbone, each adapter (on its category) and the monolithic adapter
+(on every category) are evaluated on the same seeded items of the seen and unseen splits, and
+eval/adapters.py writes report.md, adapters.json and adapters.png under <adapters.out>.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from rich.console import Console
+
+from jobs._common import Runtime, load_config
+from pipelines import config
+from pipelines.config import SHIPPED_CONF
+from pipelines.llm.backend import BackendConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdapterEvalSpec:
+    splits: list[str] = field(default_factory=lambda: ["train", "test"])
+    limit_per_group: int | None = 200
+    k: int = 4
+    temperature: float = 0.7
+    max_new_tokens: int = 16
+    seed: int = 42
+
+
+@dataclass(frozen=True, kw_only=True)
+class AblationSpec:
+    ranks: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
+    alpha_per_rank: float = 2.0
+    split: str = "test"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptersSection:
+    categories: list[str] = field(default_factory=list)
+    monolithic: bool = True
+    recipe: str = "lora"
+    train_overrides: list[str] = field(default_factory=list)
+    out: str = "reports/adapters"
+    eval: AdapterEvalSpec = field(default_factory=AdapterEvalSpec)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    ablation: AblationSpec = field(default_factory=AblationSpec)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptersJobConfig(Runtime):
+    adapters: AdaptersSection = field(default_factory=AdaptersSection)
+
+
+@dataclass
+class Trained:
+    name: str
+    adapter: str
+    adapter_bytes: int
+    trainable_params: int
+    best_step: int | None
+    alpha: float
+
+
+def recipe_config(cfg: AdaptersJobConfig, overrides: list[str] = ()):
+    """The training recipe, with this job's lake and Spark and the given overrides."""
+    from jobs.train import TrainJobConfig
+
+    a = cfg.adapters
+    path = SHIPPED_CONF / "training" / f"{a.recipe}.yaml"
+    rc = config.load(TrainJobConfig, path, [*a.train_overrides, *overrides])
+    return replace(rc, lake=cfg.lake, spark=cfg.spark)
+
+
+def train_adapter(cfg: AdaptersJobConfig, release: str, category: str, *, rank: int | None = None,
+                  console: Console) -> Trained:
+    """Train (or reuse) the adapter of `category` ('all': the monolithic one) at `rank`."""
+    from jobs import train
+
+    a = cfg.adapters
+    name = f"lora-{category}" + (f"-r{rank}" if rank else "")
+    extra = [f"train.out={Path(a.out) / 'runs'}"]
+    if rank:
+        extra += [f"train.lora.r={rank}", f"train.lora.alpha={a.ablation.alpha_per_rank * rank:g}"]
+    rc = train.for_category(recipe_config(cfg, extra), category)
+    run_dir = Path(rc.train.out) / name
+    done = run_dir / "result.json"
+    if done.is_file():
+        recorded = json.loads((run_dir / "run.json").read_text())
+        wanted = json.loads(json.dumps(config.to_dict(rc.train), default=str))
+        if recorded["config"] != wanted or recorded["release"]["name"] != release:
+            raise SystemExit(f"telelake: {run_dir} was trained with another recipe or release than this run asks "
+                             f"for; delete it to retrain, or set adapters.out to a new folder")
+        console.print(f"{name}: reusing {run_dir}")
+        r = json.loads(done.read_text())
+    else:
+        console.rule(f"training {name}")
+        res = train.run(rc, release, name=name, console=console)
+        r = res.to_dict()
+    if not r.get("adapter"):
+        raise SystemExit(f"telelake: {run_dir} holds no adapter (recipe {a.recipe} is not a LoRA recipe)")
+    return Trained(name, r["adapter"], int(r["adapter_bytes"]), int(r["trainable_params"]), r.get("best_step"),
+                   rc.train.lora.alpha)
+
+
+def _mcq(cfg: AdaptersJobConfig, release: str, categories: list[str] | None, splits: list[str], subjects, spark):
+    from eval.mcq import McqSpec, evaluate
+
+    e = cfg.adapters.eval
+    spec = McqSpec(release=release, categories=categories, splits=splits, limit_per_group=e.limit_per_group,
+                   seed=e.seed, k=e.k, temperature=e.temperature, max_new_tokens=e.max_new_tokens)
+    return evaluate(spark, cfg.lake, spec, subjects, Path(cfg.adapters.out) / "eval", cfg.adapters.backend)
+
+
+def release_categories(cfg: AdaptersJobConfig, release: str) -> list[str]:
+    from pipelines.release.ops import read_release
+
+    return sorted(set(read_release(cfg.lake, release, "gold.benchmarks", ["category"])["category"].to_pylist()))
+
+
+def run(cfg: AdaptersJobConfig, release: str, console: Console | None = None) -> Path:
+    from eval import adapters as report
+    from eval.subjects import Subject
+    from pipelines.spark import build_session
+
+    console = console or Console()
+    a = cfg.adapters
+    categories = a.categories or release_categories(cfg, release)
+    base = recipe_config(cfg).train.model.path
+    trained = {c: train_adapter(cfg, release, c, console=console) for c in categories}
+    mono = train_adapter(cfg, release, "all", console=console) if a.monolithic else None
+    spark = build_session(cfg.spark, "telelake-adapters")
+    zero = Subject(name="zero-shot", path=base)
+    _mcq(cfg, release, categories, a.eval.splits, [zero] + ([Subject(name=mono.name, path=mono.adapter)] if mono else []),
+         spark)
+    for c, t in trained.items():
+        _mcq(cfg, release, [c], a.eval.splits, [Subject(name=t.name, path=t.adapter)], spark)
+    rows = report.category_rows(Path(a.out) / "eval", zero.name, {c: t.name for c, t in trained.items()},
+                                mono.name if mono else None, {c: t.adapter_bytes for c, t in trained.items()})
+    notes = [f"Release `{release}`; backbone `{base}`; recipe conf/training/{a.recipe}.yaml"
+             + (f" with {', '.join(a.train_overrides)}" if a.train_overrides else "") + ".",
+             "Each model answers the same " + (f"seeded sample of at most {a.eval.limit_per_group} items"
+                                               if a.eval.limit_per_group else "items, all of them,")
+             + f" per category and split; Pass@1 greedy, Maj@{a.eval.k} at temperature {a.eval.temperature:g}; seen = train split, "
+             f"unseen = test split.",
+             "Adapters: " + "; ".join(f"{c}: {t.adapter} (best step {t.best_step}, {t.trainable_params:,} parameters)"
+                                      for c, t in trained.items())
+             + (f"; monolithic: {mono.adapter}" if mono else "") + "."]
+    path = report.write_report(Path(a.out), rows, k=a.eval.k, title=f"Per-category LoRA adapters on {release}",
+                               notes=notes)
+    _print(console, rows, a.eval.k)
+    console.print(f"[bold]report[/]: {path}")
+    return path
+
+
+def ablate(cfg: AdaptersJobConfig, release: str, category: str, console: Console | None = None) -> Path:
+    from eval import adapters as report
+    from eval.subjects import Subject
+    from pipelines.spark import build_session
+
+    console = console or Console()
+    a = cfg.adapters
+    runs = {r: train_adapter(cfg, release, category, rank=r, console=console) for r in a.ablation.ranks}
+    spark = build_session(cfg.spark, "telelake-rank-ablation")
+    _mcq(cfg, release, [category], [a.ablation.split], [Subject(name=t.name, path=t.adapter) for t in runs.values()],
+         spark)
+    rows = report.rank_rows(Path(a.out) / "eval", {r: {"name": t.name, "alpha": t.alpha, "adapter_bytes": t.adapter_bytes,
+                                                       "trainable_params": t.trainable_params}
+                                                   for r, t in runs.items()}, category, a.ablation.split)
+    notes = [f"Release `{release}`; recipe conf/training/{a.recipe}.yaml with alpha = {a.ablation.alpha_per_rank:g}·r; "
+             + (f"at most {a.eval.limit_per_group} items, " if a.eval.limit_per_group else "every item, ")
+             + f"Maj@{a.eval.k} at temperature {a.eval.temperature:g}."]
+    path = report.write_rank_report(Path(a.out), rows, category=category, split=a.ablation.split, k=a.eval.k,
+                                    notes=notes)
+    for r in rows:
+        console.print(f"rank {r.rank}: {r.adapter_mb:.2f} MB, Pass@1 {100 * r.pass_at_1:.1f}%"
+                      + (f", Maj@{a.eval.k} {100 * r.maj_at_k:.1f}%" if r.maj_at_k is not None else ""))
+    console.print(f"[bold]report[/]: {path}")
+    return path
+
+
+def _print(console: Console, rows, k: int) -> None:
+    from rich.table import Table
+
+    from eval.mcq import SPLIT_NAMES
+
+    t = Table(title="per-category adapters (Pass@1 %)")
+    for col in ("category", "split", "items", "baseline", "zero-shot", "adapter", "gain", "p", "monolithic", "goal"):
+        t.add_column(col, justify="left" if col in ("category", "split", "goal") else "right")
+    for r in rows:
+        t.add_row(r.category, SPLIT_NAMES.get(r.split, r.split), str(r.items), f"{100 * r.baseline:.1f}",
+                  f"{100 * r.zero_shot.pass_at_1:.1f}", f"{100 * r.adapter.pass_at_1:.1f}", f"{r.gain_points:+.1f}",
+                  f"{r.p_value:.3f}", f"{100 * r.monolithic.pass_at_1:.1f}" if r.monolithic else "–",
+                  {None: "", True: "met", False: "not met"}[r.goal_met])
+    console.print(t)
+
+
+def main(argv: list[str] | None = None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--release", required=True)
+    p.add_argument("--conf", default=str(SHIPPED_CONF / "adapters.yaml"))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--categories", default=None, help="comma-separated (default adapters.categories, else all)")
+    p.add_argument("--category", default=None, help="the rank ablation's category")
+    p.add_argument("--ranks", default=None, help="comma-separated LoRA ranks: run the rank ablation on --category")
+    args = p.parse_args(argv)
+    cfg = load_config(AdaptersJobConfig, args)
+    if args.categories:
+        cfg = replace(cfg, adapters=replace(cfg.adapters, categories=args.categories.split(",")))
+    if args.ranks:
+        if not args.category:
+            raise SystemExit("telelake: --ranks runs the rank ablation on one category: give --category C")
+        ranks = [int(r) for r in args.ranks.split(",")]
+        cfg = replace(cfg, adapters=replace(cfg.adapters, ablation=replace(cfg.adapters.ablation, ranks=ranks)))
+        return ablate(cfg, args.release, args.category)
+    return run(cfg, args.release)
+
+
+if __name__ == "__main__":
+    main()
