@@ -105,6 +105,9 @@ class TrainSpec:
     epochs: float = 2.0
     max_steps: int | None = None
     """Stop after this many optimizer steps (the schedule still spans `epochs`); for smoke runs."""
+    step_budget: int | None = None
+    """At most this many optimizer steps, with the schedule fit to them (warm-up the same share of
+    them, cosine down to the end): a recipe sized to a machine, e.g. a CPU's adapter run."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """auto: bf16 on GPU, fp32 on CPU."""
     zero: str = "zero2.yaml"

@@ -83,7 +83,10 @@ def make_plan(spec: TrainSpec, n_train: int, seq_len: int, world: int) -> Plan:
     accum = max(1, round(spec.batch.tokens_per_step / (seq_len * micro * world)))
     per_epoch = max(1, n_train // (micro * accum * world))
     total = max(1, math.ceil(spec.epochs * per_epoch))
-    warmup = max(1, round(spec.schedule.warmup_epoch_share * per_epoch))
+    span = per_epoch  # the warm-up is a share of an epoch, or of the budget when that is shorter
+    if spec.step_budget is not None and spec.step_budget < total:
+        total = span = max(1, spec.step_budget)
+    warmup = max(1, round(spec.schedule.warmup_epoch_share * min(span, per_epoch)))
     return Plan(micro, accum, world, seq_len, per_epoch, total, min(warmup, total))
 
 

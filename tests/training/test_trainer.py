@@ -171,3 +171,14 @@ def test_the_lora_recipe_trains_one_category_and_records_the_adapter(released, t
     assert result.best_step is not None and (result.run_dir / "best").is_file()  # early stopping is on
     with pytest.raises(SystemExit, match="--category trains on benchmark instructions"):
         main(["--recipe", "cpt", "--category", "literature", "--release", "r1", "--set", f"lake.root={released.root}"])
+
+
+def test_a_step_budget_fits_the_schedule_to_the_steps_run():
+    from training.trainer import make_plan
+
+    s = spec(epochs=3, batch=BatchSpec(tokens_per_step=1024, micro_batch=4))  # 1 step = 4 sequences of 256
+    whole = make_plan(s, n_train=800, seq_len=256, world=1)
+    assert (whole.steps_per_epoch, whole.total_steps, whole.warmup_steps) == (200, 600, 20)
+    cut = make_plan(replace(s, step_budget=30), n_train=800, seq_len=256, world=1)
+    assert (cut.total_steps, cut.warmup_steps) == (30, 3)  # warm-up 10% of the 30 steps, cosine to step 30
+    assert make_plan(replace(s, step_budget=900), n_train=800, seq_len=256, world=1).total_steps == 600
