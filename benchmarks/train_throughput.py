@@ -1,6 +1,7 @@
 """Training tokens/s on the CPU: the telelake DeepSpeed trainer against the Hugging Face Trainer.
 
     .venv/bin/python benchmarks/train_throughput.py --steps 8 --model mid
+    .venv/bin/python benchmarks/train_throughput.py --steps 4 --model embedded --lora   # LoRA vs full, adapter MB per rank
 
 Same model (a random Llama of the --model size with the embedded SmolLM2 tokenizer, or
 `--model embedded` for SmolLM2-135M itself), same packed shards (a release of TeleQnA text, seq_len
@@ -53,13 +54,14 @@ def make_model(size: str, folder: Path) -> str:
 
 
 def ours(model: str, shards: Path, out: Path, steps: int, zero: str, fused: bool = True, micro: int = MICRO,
-         report: dict | None = None) -> float:
-    from training.config import BatchSpec, OptimSpec, TrainSpec
+         report: dict | None = None, lora_r: int | None = None) -> float:
+    from training.config import BatchSpec, LoraSpec, OptimSpec, TrainSpec
     from training.trainer import Trainer
 
+    lora = LoraSpec(r=lora_r, alpha=2 * lora_r, dropout=0.05) if lora_r else None  # paper 001: r 16, alpha 32
     spec = TrainSpec(batch=BatchSpec(tokens_per_step=SEQ * micro * ACCUM, micro_batch=micro), optim=OptimSpec(lr=1e-4),
                      epochs=1, max_steps=steps, eval_every_steps=10**9, save_every_steps=10**9, zero=zero,
-                     log_every_steps=10**9, fused_loss=fused)
+                     log_every_steps=10**9, fused_loss=fused, lora=lora)
     out.mkdir()
     t = Trainer(spec, model, shards, out)
     t.save = lambda final=False: None  # time the steps, not the checkpoint writes
@@ -110,13 +112,40 @@ def hf_trainer(model: str, shards: Path, out: Path, steps: int) -> float:
 
 RUNS = {"ours-zero0": ("zero0.yaml", True), "ours-zero0-model-head": ("zero0.yaml", False),
         "ours-zero2": ("zero2.yaml", True), "hf": None}
+LORA_RUNS = {"full-zero0": ("zero0.yaml", True, None), "lora-r16-zero0": ("zero0.yaml", True, 16)}
+"""--lora: full fine-tuning against paper 001's adapter (r 16, alpha 32, the seven projections)."""
 
 
 def one_run(name: str, model: str, shards: Path, out: Path, steps: int) -> float:
+    if name in LORA_RUNS:
+        zero, fused, r = LORA_RUNS[name]
+        return ours(model, shards, out, steps, zero, fused=fused, lora_r=r)
     if RUNS[name] is None:
         return hf_trainer(model, shards, out, steps)
     zero, fused = RUNS[name]
     return ours(model, shards, out, steps, zero, fused=fused)
+
+
+def adapter_sizes(model: str, ranks: list[int]) -> list[dict]:
+    """File size of a saved PEFT adapter (safetensors, fp32) and its parameters per rank, on `model`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from training.config import LoraSpec
+
+    targets = LoraSpec().target_modules
+    out = []
+    for r in ranks:
+        m = get_peft_model(AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32),
+                           LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(targets), task_type="CAUSAL_LM"))
+        with tempfile.TemporaryDirectory() as d:
+            m.save_pretrained(d, safe_serialization=True)
+            size = (Path(d) / "adapter_model.safetensors").stat().st_size
+        params = sum(p.numel() for p in m.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in m.parameters())
+        out.append({"rank": r, "bytes": size, "mb": size / 1e6, "params": params, "share": params / (total - params)})
+    return out
 
 
 def main() -> None:
@@ -126,6 +155,7 @@ def main() -> None:
     p.add_argument("--mb", type=float, default=3)
     p.add_argument("--gpu-only", action="store_true", help="only our trainer (bf16 on the GPU), print its MFU")
     p.add_argument("--micro", type=int, default=MICRO)
+    p.add_argument("--lora", action="store_true", help="LoRA (r 16) against full fine-tuning, and adapter size per rank")
     p.add_argument("--one", nargs=4, metavar=("RUN", "MODEL", "SHARDS", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:  # a child process: one trainer in a fresh interpreter (no process group left by another)
@@ -151,6 +181,8 @@ def main() -> None:
             rate = ours(model, shards, work / "gpu", args.steps, "zero2.yaml", True, args.micro, report)
             print(f"ours on GPU, model {args.model}: {rate:,.0f} tokens/s, MFU {100 * report['mfu']:.1f}% ({report['peak']})")
             return
+        if args.lora:
+            return _lora(args, model, shards, work)
         results: dict[str, float] = {}
         for n, name in enumerate([*RUNS, *RUNS]):  # alternated, each in its own process; the better of two
             out = work / f"run{n}"
@@ -168,6 +200,25 @@ def main() -> None:
         print(json.dumps({"model": args.model, "steps": args.steps, **results}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _lora(args, model: str, shards: Path, work: Path) -> None:
+    results: dict[str, float] = {}
+    for n, name in enumerate([*LORA_RUNS, *LORA_RUNS]):  # alternated, fresh processes, the better of two
+        child = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--one", name, model, str(shards),
+                                str(work / f"lora{n}")], capture_output=True, text=True, check=False)
+        if child.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{child.stderr[-3000:]}")
+        rate = json.loads(child.stdout.strip().splitlines()[-1])["rate"]
+        print(f"{name:16s} {rate:,.0f} tokens/s", flush=True)
+        results[name] = max(results.get(name, 0.0), rate)
+    print(f"model {args.model}: LoRA r16 / full fine-tuning = {results['lora-r16-zero0'] / results['full-zero0']:.2f}x "
+          f"tokens/s")
+    sizes = adapter_sizes(model, [4, 8, 16, 32, 64])
+    for row in sizes:
+        print(f"rank {row['rank']:3d}: adapter {row['mb']:.2f} MB, {row['params']:,} parameters "
+              f"({100 * row['share']:.2f}% of the backbone)")
+    print(json.dumps({"model": args.model, "steps": args.steps, **results, "sizes": sizes}))
 
 
 if __name__ == "__main__":

@@ -14,14 +14,12 @@ eval/adapters.py writes report.md, adapters.json and adapters.png under <adapter
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
 
 from jobs._common import Runtime, load_config
-from pipelines import config
 from pipelines.config import SHIPPED_CONF
 from pipelines.llm.backend import BackendConfig
 
@@ -70,16 +68,6 @@ class Trained:
     alpha: float
 
 
-def recipe_config(cfg: AdaptersJobConfig, overrides: list[str] = ()):
-    """The training recipe, with this job's lake and Spark and the given overrides."""
-    from jobs.train import TrainJobConfig
-
-    a = cfg.adapters
-    path = SHIPPED_CONF / "training" / f"{a.recipe}.yaml"
-    rc = config.load(TrainJobConfig, path, [*a.train_overrides, *overrides])
-    return replace(rc, lake=cfg.lake, spark=cfg.spark)
-
-
 def train_adapter(cfg: AdaptersJobConfig, release: str, category: str, *, rank: int | None = None,
                   console: Console) -> Trained:
     """Train (or reuse) the adapter of `category` ('all': the monolithic one) at `rank`."""
@@ -90,23 +78,10 @@ def train_adapter(cfg: AdaptersJobConfig, release: str, category: str, *, rank: 
     extra = [f"train.out={Path(a.out) / 'runs'}"]
     if rank:
         extra += [f"train.lora.r={rank}", f"train.lora.alpha={a.ablation.alpha_per_rank * rank:g}"]
-    rc = train.for_category(recipe_config(cfg, extra), category)
-    run_dir = Path(rc.train.out) / name
-    done = run_dir / "result.json"
-    if done.is_file():
-        recorded = json.loads((run_dir / "run.json").read_text())
-        wanted = json.loads(json.dumps(config.to_dict(rc.train), default=str))
-        if recorded["config"] != wanted or recorded["release"]["name"] != release:
-            raise SystemExit(f"telelake: {run_dir} was trained with another recipe or release than this run asks "
-                             f"for; delete it to retrain, or set adapters.out to a new folder")
-        console.print(f"{name}: reusing {run_dir}")
-        r = json.loads(done.read_text())
-    else:
-        console.rule(f"training {name}")
-        res = train.run(rc, release, name=name, console=console)
-        r = res.to_dict()
+    rc = train.for_category(train.load_recipe(a.recipe, [*a.train_overrides, *extra], cfg), category)
+    r = train.train_once(rc, release, name, console)
     if not r.get("adapter"):
-        raise SystemExit(f"telelake: {run_dir} holds no adapter (recipe {a.recipe} is not a LoRA recipe)")
+        raise SystemExit(f"telelake: run {name} holds no adapter (recipe {a.recipe} is not a LoRA recipe)")
     return Trained(name, r["adapter"], int(r["adapter_bytes"]), int(r["trainable_params"]), r.get("best_step"),
                    rc.train.lora.alpha)
 
@@ -126,6 +101,26 @@ def release_categories(cfg: AdaptersJobConfig, release: str) -> list[str]:
     return sorted(set(read_release(cfg.lake, release, "gold.benchmarks", ["category"])["category"].to_pylist()))
 
 
+def train_router(cfg: AdaptersJobConfig, release: str, categories: list[str]):
+    """The category router (pipelines/llm/router.py) on the train split's questions, measured on the
+    test split; router.bin and router.json under <adapters.out>."""
+    from pipelines.llm import router
+    from pipelines.release.ops import read_release
+
+    rows = read_release(cfg.lake, release, "gold.benchmarks", ["category", "split", "question", "choices"]).to_pylist()
+    rows = [r for r in rows if r["category"] in categories]
+    train = [r for r in rows if r["split"] == "train"]
+    test = [r for r in rows if r["split"] == "test"]
+    path = str(Path(cfg.adapters.out) / "router.bin")
+    router.train_router([router.question_text(r["question"], r["choices"]) for r in train],
+                        [r["category"] for r in train], path)
+    measured = router.measure(router.load_router(path), path,
+                              [router.question_text(r["question"], r["choices"]) for r in test],
+                              [r["category"] for r in test], train_items=len(train))
+    (Path(cfg.adapters.out) / "router.json").write_text(measured.to_json())
+    return measured
+
+
 def run(cfg: AdaptersJobConfig, release: str, console: Console | None = None) -> Path:
     from eval import adapters as report
     from eval.subjects import Subject
@@ -134,7 +129,9 @@ def run(cfg: AdaptersJobConfig, release: str, console: Console | None = None) ->
     console = console or Console()
     a = cfg.adapters
     categories = a.categories or release_categories(cfg, release)
-    base = recipe_config(cfg).train.model.path
+    from jobs.train import load_recipe
+
+    base = load_recipe(a.recipe, a.train_overrides, cfg).train.model.path
     trained = {c: train_adapter(cfg, release, c, console=console) for c in categories}
     mono = train_adapter(cfg, release, "all", console=console) if a.monolithic else None
     spark = build_session(cfg.spark, "telelake-adapters")
@@ -143,6 +140,7 @@ def run(cfg: AdaptersJobConfig, release: str, console: Console | None = None) ->
          spark)
     for c, t in trained.items():
         _mcq(cfg, release, [c], a.eval.splits, [Subject(name=t.name, path=t.adapter)], spark)
+    routing = train_router(cfg, release, categories) if len(categories) > 1 else None
     rows = report.category_rows(Path(a.out) / "eval", zero.name, {c: t.name for c, t in trained.items()},
                                 mono.name if mono else None, {c: t.adapter_bytes for c, t in trained.items()})
     notes = [f"Release `{release}`; backbone `{base}`; recipe conf/training/{a.recipe}.yaml"
@@ -154,6 +152,11 @@ def run(cfg: AdaptersJobConfig, release: str, console: Console | None = None) ->
              "Adapters: " + "; ".join(f"{c}: {t.adapter} (best step {t.best_step}, {t.trainable_params:,} parameters)"
                                       for c, t in trained.items())
              + (f"; monolithic: {mono.adapter}" if mono else "") + "."]
+    if routing:
+        notes.append(f"Router for requests without a category (fastText over {len(routing.categories)} categories, "
+                     f"trained on {routing.train_items:,} train-split questions, `{routing.path}`): accuracy "
+                     f"{100 * routing.accuracy:.1f}% on {routing.test_items:,} test-split questions ("
+                     + ", ".join(f"{c} {100 * v:.1f}%" for c, v in routing.per_category.items()) + ").")
     path = report.write_report(Path(a.out), rows, k=a.eval.k, title=f"Per-category LoRA adapters on {release}",
                                notes=notes)
     _print(console, rows, a.eval.k)

@@ -136,9 +136,10 @@ def _parser() -> argparse.ArgumentParser:
     sh.set_defaults(func=_shards)
 
     tr = sub.add_parser("train", help="train from a release on DeepSpeed (cpt, cpt_lora, sft, lora, kd), compare "
-                                      "runs, merge LoRA adapters (linear, TIES, DARE), or run the per-category "
-                                      "adapter experiment (adapters)")
-    tr.add_argument("action", nargs="?", choices=["run", "compare", "merge", "adapters"], default="run")
+                                      "runs, merge LoRA adapters (linear, TIES, DARE), or run an experiment: "
+                                      "per-category adapters (adapters), SFT-before-KD strategies (kd-strategies)")
+    tr.add_argument("action", nargs="?", choices=["run", "compare", "merge", "adapters", "kd-strategies"],
+                    default="run")
     tr.add_argument("runs", nargs="*", help="compare: run directories; merge: adapter folders")
     tr.add_argument("--recipe", default="cpt", help="conf/training/<recipe>.yaml")
     tr.add_argument("--release", default=None)
@@ -370,17 +371,22 @@ def _train(args) -> int:
         argv = ["--release", args.release] + (["--conf", args.conf] if args.conf else [])
         argv += [x for flag in ("categories", "category", "ranks") if getattr(args, flag)
                  for x in (f"--{flag}", getattr(args, flag))]
-        try:
-            adapters.main(argv + [x for o in args.overrides for x in ("--set", o)])
-        except _refusals() as exc:
-            print(f"telelake: refused: {exc}", file=sys.stderr)
-            return 1
-        return 0
+        return _run_refusing(adapters.main, argv, args.overrides)
+    if args.action == "kd-strategies":
+        from jobs import kd_strategies
+
+        argv = ["--release", args.release] + (["--conf", args.conf] if args.conf else [])
+        return _run_refusing(kd_strategies.main, argv, args.overrides)
     argv = ["--recipe", args.recipe, "--release", args.release] + (["--conf", args.conf] if args.conf else [])
     argv += ["--category", args.category] if args.category else []
     argv += (["--run-name", args.run_name] if args.run_name else []) + (["--resume", args.resume] if args.resume else [])
+    return _run_refusing(train.main, argv, args.overrides)
+
+
+def _run_refusing(main, argv: list[str], overrides: list[str]) -> int:
+    """Run a job's main with the --set overrides; a refusal (bad release, shards, model pair) is exit 1."""
     try:
-        train.main(argv + [x for o in args.overrides for x in ("--set", o)])
+        main(argv + [x for o in overrides for x in ("--set", o)])
     except _refusals() as exc:
         print(f"telelake: refused: {exc}", file=sys.stderr)
         return 1

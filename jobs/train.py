@@ -48,6 +48,37 @@ def for_category(cfg: TrainJobConfig, category: str) -> TrainJobConfig:
     return replace(cfg, train=replace(cfg.train, shards=replace(shards, blend={key: None})))
 
 
+def load_recipe(recipe: str, overrides: list[str], runtime: Runtime) -> TrainJobConfig:
+    """conf/training/<recipe>.yaml with `overrides`, under another job's lake and Spark settings."""
+    from pipelines import config
+    from pipelines.config import SHIPPED_CONF
+
+    rc = config.load(TrainJobConfig, SHIPPED_CONF / "training" / f"{recipe}.yaml", list(overrides))
+    return replace(rc, lake=runtime.lake, spark=runtime.spark)
+
+
+def train_once(cfg: TrainJobConfig, release: str, name: str, console: Console) -> dict:
+    """Train run `name` under train.out, or reuse it when it finished before (result.json) with the same
+    config and release: experiments that train several runs rerun only what is missing. The run's
+    result.json content is returned."""
+    import json
+
+    from pipelines import config
+
+    run_dir = Path(cfg.train.out) / name
+    done = run_dir / "result.json"
+    if not done.is_file():
+        console.rule(f"training {name}")
+        return run(cfg, release, name=name, console=console).to_dict()
+    recorded = json.loads((run_dir / "run.json").read_text())
+    wanted = json.loads(json.dumps(config.to_dict(cfg.train), default=str))
+    if recorded["config"] != wanted or recorded["release"]["name"] != release:
+        raise SystemExit(f"telelake: {run_dir} was trained with another recipe or release than this run asks for; "
+                         f"delete it to retrain, or write the experiment to a new folder")
+    console.print(f"{name}: reusing {run_dir}")
+    return json.loads(done.read_text())
+
+
 def run(cfg: TrainJobConfig, release: str, *, name: str | None = None, resume: str | None = None,
         console: Console | None = None):
     from pipelines.spark import build_session

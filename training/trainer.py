@@ -180,8 +180,12 @@ class Trainer:
                 f"ZeRO stage {self.zero_stage}; loss {'fused chunked head' if self.fused else 'the model head'}",
                 f"batch: {p.micro} sequences × {p.accum} accumulation × {p.world} ranks = {p.global_batch} sequences "
                 f"= {p.tokens_per_step:,} tokens per step",
-                f"schedule: {p.steps_per_epoch:,} steps per epoch, {p.total_steps:,} steps for {self.spec.epochs:g} "
-                f"epochs, warm-up {p.warmup_steps:,}, cosine to {self.spec.schedule.min_lr_ratio:g}× peak lr "
+                f"schedule: {p.steps_per_epoch:,} steps per epoch, {p.total_steps:,} steps "
+                + (f"(the step budget; {self.spec.epochs:g} epochs would be "
+                   f"{math.ceil(self.spec.epochs * p.steps_per_epoch):,})"
+                   if self.spec.step_budget is not None and p.total_steps == self.spec.step_budget
+                   < math.ceil(self.spec.epochs * p.steps_per_epoch) else f"for {self.spec.epochs:g} epochs")
+                + f", warm-up {p.warmup_steps:,}, cosine to {self.spec.schedule.min_lr_ratio:g}× peak lr "
                 f"{self.spec.optim.lr:g}" + (f"; stopping at step {self.spec.max_steps}" if self.spec.max_steps else "")
                 + (f"; early stopping after {self.spec.early_stopping.patience} evaluations without a better "
                    f"validation loss" if self.spec.early_stopping else ""),

@@ -38,14 +38,19 @@ def features(text: str, max_chars: int) -> str:
 
 def train(texts: Sequence[str], labels: Sequence[bool], params: ClassifierParams, path: str) -> None:
     """Train on (text, judge label) pairs and save the model to the local file `path`."""
-    import floret
-
     if len(set(labels)) < 2:
         raise ValueError(f"the training sample has only {'positive' if labels and labels[0] else 'negative'} "
                          f"judge labels ({len(labels)} documents); judge a larger sample")
+    train_labelled(texts, ["yes" if label else "no" for label in labels], params, path)
+
+
+def train_labelled(texts: Sequence[str], labels: Sequence[str], params: ClassifierParams, path: str) -> None:
+    """fastText supervised training on (text, label name) pairs, saved to the local file `path`."""
+    import floret
+
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
-        for text, label in zip(texts, labels):
-            fh.write(f"__label__{'yes' if label else 'no'} {features(text, params.max_chars)}\n")
+        for text, label in zip(texts, labels, strict=True):
+            fh.write(f"__label__{label} {features(text, params.max_chars)}\n")
         train_path = fh.name
     try:
         model = floret.train_supervised(input=train_path, epoch=params.epoch, lr=params.lr,

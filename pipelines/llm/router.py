@@ -9,14 +9,12 @@ test split; it reads the question and its options, as the adapter will.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipelines.llm.distilled import ClassifierParams, features, load
+from pipelines.llm.distilled import ClassifierParams, features, load, train_labelled
 
 PREFIX = "__label__"
 
@@ -43,25 +41,13 @@ def question_text(question: str, choices: Sequence[str]) -> str:
 
 def train_router(texts: Sequence[str], categories: Sequence[str], path: str | Path,
                  params: ClassifierParams = ClassifierParams(epoch=10, lr=0.5, word_ngrams=2, dim=32)) -> str:
-    import floret
-
     if len(set(categories)) < 2:
         raise ValueError(f"a router needs two or more categories; the training questions hold {sorted(set(categories))}")
     bad = sorted({c for c in categories if not c or any(ch.isspace() for ch in c)})
     if bad:
         raise ValueError(f"category names must be single words (fastText labels): {bad}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
-        for text, cat in zip(texts, categories, strict=True):
-            fh.write(f"{PREFIX}{cat} {features(text, params.max_chars)}\n")
-        train_path = fh.name
-    try:
-        model = floret.train_supervised(input=train_path, epoch=params.epoch, lr=params.lr,
-                                        wordNgrams=params.word_ngrams, dim=params.dim, minCount=params.min_count,
-                                        thread=1, seed=params.seed, verbose=0)
-        model.save_model(str(path))
-    finally:
-        os.unlink(train_path)
+    train_labelled(texts, categories, params, str(path))
     return str(path)
 
 

@@ -72,7 +72,10 @@ def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_
         assert r["monolithic"] is not None and r["adapter_mb"] > 0
         assert r["goal_met"] is None if r["split"] == "train" else r["goal_met"] in (True, False)
         assert r["gain_points"] == pytest.approx(100 * (r["adapter"]["pass_at_1"] - r["zero_shot"]["pass_at_1"]))
+    routing = json.loads((tmp_path / "exp" / "router.json").read_text())
+    assert routing["categories"] == list(CATEGORIES) and routing["train_items"] == 6 and routing["test_items"] == 4
     text = report.read_text()
+    assert "Router for requests without a category" in text
     assert "| teleqna | unseen | 2 |" in text and "adapters.png" in text and (tmp_path / "exp" / "adapters.png").is_file()
     runs = sorted(p.name for p in (tmp_path / "exp" / "runs").iterdir())
     assert runs == ["lora-all", "lora-oranbench", "lora-teleqna"]
@@ -96,3 +99,38 @@ def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_
         "trainable_params"]
     assert all(r["items"] == 2 for r in ranks) and (tmp_path / "exp" / "rank_ablation.png").is_file()
     assert "| 8 | 16 |" in table.read_text()
+
+
+def test_the_four_sft_before_kd_strategies_are_trained_and_compared(bench_release, tiny_model, tmp_path):
+    from jobs.kd_strategies import KDStrategiesJobConfig, KDStrategiesSection, StrategyEval, run
+    from pipelines.llm.backend import BackendConfig
+    from pipelines.llm.models import ModelSpec
+    from pipelines.spark import SparkConfig
+    from tests.training.test_distill import _tiny
+
+    teacher = _tiny(tmp_path / "teacher", tiny_model, 49152, seed=5, hidden=96)
+    overrides = ["train.shards.seq_len=256", "train.batch.tokens_per_step=512", "train.batch.micro_batch=2",
+                 "train.eval_every_steps=1", "train.step_budget=3"]
+    cfg = KDStrategiesJobConfig(lake=bench_release, spark=SparkConfig(master="local[1]"), kd_strategies=KDStrategiesSection(
+        teacher=ModelSpec(path=teacher), student=ModelSpec(path=tiny_model), category="teleqna",
+        train_overrides=overrides, out=str(tmp_path / "kd"), backend=BackendConfig(kind="transformers"),
+        eval=StrategyEval(k=2, max_new_tokens=6, limit_per_group=None), resamples=200))
+    report = run(cfg, "b1")
+    rows = {r["strategy"]: r for r in json.loads((tmp_path / "kd" / "kd_strategies.json").read_text())}
+    assert list(rows) == ["neither", "teacher", "student", "both"]
+    assert [(r["sft_teacher"], r["sft_student"]) for r in rows.values()] == [(False, False), (True, False),
+                                                                          (False, True), (True, True)]
+    assert all(r["items"] == 2 and r["kd_final"] is not None and r["kd_final"] > 0 for r in rows.values())
+    assert rows["neither"]["diff_points"] is None and rows["both"]["p_value"] is not None
+    runs = tmp_path / "kd" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["kd-both", "kd-neither", "kd-student", "kd-teacher",
+                                                     "sft-student", "sft-teacher"]
+    both = json.loads((runs / "kd-both" / "run.json").read_text())["config"]
+    # "both" distils the fine-tuned teacher into the fine-tuned student
+    assert both["kd"]["teacher"]["path"].startswith(str(runs / "sft-teacher"))
+    assert both["model"]["path"].startswith(str(runs / "sft-student"))
+    neither = json.loads((runs / "kd-neither" / "run.json").read_text())["config"]
+    assert neither["kd"]["teacher"]["path"] == teacher and neither["model"]["path"] == tiny_model
+    text = report.read_text()
+    assert "| both | yes | yes | 2 |" in text and "Before distillation" in text
+    assert (tmp_path / "kd" / "kd_strategies.png").is_file()
