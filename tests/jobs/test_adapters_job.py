@@ -101,6 +101,7 @@ def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_
     assert "| 8 | 16 |" in table.read_text()
 
 
+@pytest.mark.slow  # six tiny training runs and eight models evaluated: an experiment's orchestration
 def test_the_four_sft_before_kd_strategies_are_trained_and_compared(bench_release, tiny_model, tmp_path):
     from jobs.kd_strategies import KDStrategiesJobConfig, KDStrategiesSection, StrategyEval, run
     from pipelines.llm.backend import BackendConfig
