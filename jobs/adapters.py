@@ -26,12 +26,20 @@ from pipelines.llm.backend import BackendConfig
 
 @dataclass(frozen=True, kw_only=True)
 class AdapterEvalSpec:
+    """How an experiment's models answer the MCQ benchmarks (eval/mcq.py), all on the same seeded items."""
     splits: list[str] = field(default_factory=lambda: ["train", "test"])
     limit_per_group: int | None = 200
     k: int = 4
     temperature: float = 0.7
     max_new_tokens: int = 16
     seed: int = 42
+
+    def mcq(self, release: str, categories: list[str] | None, splits: list[str] | None = None):
+        from eval.mcq import McqSpec
+
+        return McqSpec(release=release, categories=categories, splits=splits or self.splits,
+                       limit_per_group=self.limit_per_group, seed=self.seed, k=self.k, temperature=self.temperature,
+                       max_new_tokens=self.max_new_tokens)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,11 +95,10 @@ def train_adapter(cfg: AdaptersJobConfig, release: str, category: str, *, rank: 
 
 
 def _mcq(cfg: AdaptersJobConfig, release: str, categories: list[str] | None, splits: list[str], subjects, spark):
-    from eval.mcq import McqSpec, evaluate
+    from eval.mcq import evaluate
 
     e = cfg.adapters.eval
-    spec = McqSpec(release=release, categories=categories, splits=splits, limit_per_group=e.limit_per_group,
-                   seed=e.seed, k=e.k, temperature=e.temperature, max_new_tokens=e.max_new_tokens)
+    spec = e.mcq(release, categories, splits)
     return evaluate(spark, cfg.lake, spec, subjects, Path(cfg.adapters.out) / "eval", cfg.adapters.backend)
 
 

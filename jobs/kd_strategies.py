@@ -20,22 +20,13 @@ from pathlib import Path
 from rich.console import Console
 
 from jobs._common import Runtime, load_config
+from jobs.adapters import AdapterEvalSpec
 from pipelines.config import SHIPPED_CONF
 from pipelines.llm.backend import BackendConfig
 from pipelines.llm.models import ModelSpec
 
 STRATEGIES = {"neither": (False, False), "teacher": (True, False), "student": (False, True), "both": (True, True)}
 """name → (SFT on the teacher first, SFT on the student first)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class StrategyEval:
-    splits: list[str] = field(default_factory=lambda: ["test"])
-    limit_per_group: int | None = 200
-    k: int = 4
-    temperature: float = 0.7
-    max_new_tokens: int = 16
-    seed: int = 42
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +43,7 @@ class KDStrategiesSection:
     """KEY=VALUE for the KD recipe only (e.g. train.kd.method=dskd)."""
     strategies: list[str] = field(default_factory=lambda: list(STRATEGIES))
     out: str = "reports/kd_strategies"
-    eval: StrategyEval = field(default_factory=StrategyEval)
+    eval: AdapterEvalSpec = field(default_factory=lambda: AdapterEvalSpec(splits=["test"]))
     backend: BackendConfig = field(default_factory=BackendConfig)
     resamples: int = 1000
 
@@ -104,7 +95,7 @@ class StrategyRow:
 def run(cfg: KDStrategiesJobConfig, release: str, console: Console | None = None) -> Path:
     from eval import bootstrap
     from eval.adapters import read_items
-    from eval.mcq import McqSpec, evaluate
+    from eval.mcq import evaluate
     from eval.subjects import Subject
     from pipelines.llm.models import resolve
     from pipelines.spark import build_session
@@ -131,8 +122,7 @@ def run(cfg: KDStrategiesJobConfig, release: str, console: Console | None = None
     subjects += [Subject(name=f"kd-{s}", path=r["adapter"] or str(Path(r["checkpoint"]) / "hf"), base=base)
                  for s, (r, base) in runs.items()]
     categories = None if k.category == "all" else [k.category]
-    spec = McqSpec(release=release, categories=categories, splits=k.eval.splits, limit_per_group=k.eval.limit_per_group,
-                   seed=k.eval.seed, k=k.eval.k, temperature=k.eval.temperature, max_new_tokens=k.eval.max_new_tokens)
+    spec = k.eval.mcq(release, categories)
     eval_dir = Path(k.out) / "eval"
     spark = build_session(cfg.spark, "telelake-kd-strategies")
     evaluate(spark, cfg.lake, spec, subjects, eval_dir, k.backend)

@@ -103,7 +103,8 @@ def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_
 
 @pytest.mark.slow  # six tiny training runs and eight models evaluated: an experiment's orchestration
 def test_the_four_sft_before_kd_strategies_are_trained_and_compared(bench_release, tiny_model, tmp_path):
-    from jobs.kd_strategies import KDStrategiesJobConfig, KDStrategiesSection, StrategyEval, run
+    from jobs.adapters import AdapterEvalSpec
+    from jobs.kd_strategies import KDStrategiesJobConfig, KDStrategiesSection, run
     from pipelines.llm.backend import BackendConfig
     from pipelines.llm.models import ModelSpec
     from pipelines.spark import SparkConfig
@@ -115,7 +116,7 @@ def test_the_four_sft_before_kd_strategies_are_trained_and_compared(bench_releas
     cfg = KDStrategiesJobConfig(lake=bench_release, spark=SparkConfig(master="local[1]"), kd_strategies=KDStrategiesSection(
         teacher=ModelSpec(path=teacher), student=ModelSpec(path=tiny_model), category="teleqna",
         train_overrides=overrides, out=str(tmp_path / "kd"), backend=BackendConfig(kind="transformers"),
-        eval=StrategyEval(k=2, max_new_tokens=6, limit_per_group=None), resamples=200))
+        eval=AdapterEvalSpec(splits=["test"], k=2, max_new_tokens=6, limit_per_group=None), resamples=200))
     report = run(cfg, "b1")
     rows = {r["strategy"]: r for r in json.loads((tmp_path / "kd" / "kd_strategies.json").read_text())}
     assert list(rows) == ["neither", "teacher", "student", "both"]
