@@ -25,6 +25,7 @@
     telelake train --recipe cpt|cpt_lora|sft --release NAME [--set train.max_steps=5] [--resume RUN_DIR]
     telelake train compare RUN_DIR RUN_DIR --out reports/lora_vs_full.png
     telelake train merge ADAPTER ADAPTER [...] --method ties|dare_ties|dare_linear|linear --out DIR
+    telelake train student --model embedded:smollm2-135m-instruct --layers 10 --out models/smollm2-10l
     telelake eval tele-eval|mcq|generation|general|report --release NAME [--model NAME=PATH ...]
     telelake release list | show NAME | diff A B | verify NAME
     telelake release export NAME --out DIR [--format jsonl|parquet]   # public Tele-Data layout
@@ -136,9 +137,10 @@ def _parser() -> argparse.ArgumentParser:
     sh.set_defaults(func=_shards)
 
     tr = sub.add_parser("train", help="train from a release on DeepSpeed (cpt, cpt_lora, sft, lora, kd), compare "
-                                      "runs, merge LoRA adapters (linear, TIES, DARE), or run an experiment: "
+                                      "runs, merge LoRA adapters (linear, TIES, DARE), make a layer-dropped "
+                                      "student for KD, or run an experiment: "
                                       "per-category adapters (adapters), SFT-before-KD strategies (kd-strategies)")
-    tr.add_argument("action", nargs="?", choices=["run", "compare", "merge", "adapters", "kd-strategies"],
+    tr.add_argument("action", nargs="?", choices=["run", "compare", "merge", "student", "adapters", "kd-strategies"],
                     default="run")
     tr.add_argument("runs", nargs="*", help="compare: run directories; merge: adapter folders")
     tr.add_argument("--recipe", default="cpt", help="conf/training/<recipe>.yaml")
@@ -152,12 +154,15 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--run-name", default=None)
     tr.add_argument("--resume", default=None, metavar="RUN_DIR")
     tr.add_argument("--out", default=None, help="compare: PNG to write (default reports/runs_compared.png); "
-                                                "merge: the merged adapter's folder")
+                                                "merge: the merged adapter's folder; student: the student's folder")
     tr.add_argument("--method", default="ties", choices=["linear", "ties", "dare_linear", "dare_ties"],
                     help="merge: how updates combine")
     tr.add_argument("--density", type=float, default=0.2, help="merge: TIES share kept by magnitude, DARE share kept")
     tr.add_argument("--weights", default=None, help="merge: comma-separated weight per adapter")
     tr.add_argument("--rank", type=int, default=None, help="merge: rank of the merged adapter (default the largest)")
+    tr.add_argument("--model", default=None, help="student: the source model (a local folder or embedded:<name>)")
+    tr.add_argument("--layers", default=None,
+                    help="student: how many decoder layers to keep, evenly spaced (10), or which (0,3,7,29)")
     tr.set_defaults(func=_train)
 
     ev = sub.add_parser("eval", help="evaluate models on a release: Tele-Eval metrics, MCQ benchmarks, generation "
@@ -362,6 +367,19 @@ def _train(args) -> int:
         print(f"merged {len(result.adapters)} adapters ({result.method}, rank {result.rank}, {result.modules} modules; "
               f"SVD truncation error mean {result.mean_truncation_error:.4f}, max {result.max_truncation_error:.4f})"
               f" → {result.folder}")
+        return 0
+    if args.action == "student":
+        from training.student import StudentError, make_student
+
+        if not (args.model and args.layers and args.out):
+            raise ValueError("`telelake train student` needs --model M --layers N --out DIR")
+        try:
+            s = make_student(args.model, args.layers, args.out)
+        except StudentError as exc:
+            print(f"telelake: refused: {exc}", file=sys.stderr)
+            return 1
+        print(f"student of {s.source}: layers {s.kept_layers} of {s.source_layers}, {s.parameters:,} parameters "
+              f"({100 * s.parameters / s.source_parameters:.0f}% of {s.source_parameters:,}) → {s.folder}")
         return 0
     if not args.release:
         raise ValueError("`telelake train` needs --release NAME (telelake release list)")
