@@ -94,7 +94,7 @@ def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], mono
                 category=cat, split=split, items=len(ids), baseline=majority_baseline([r["answer"] for r in a]),
                 zero_shot=_scores(z), adapter=_scores(a), monolithic=_scores(m) if m else None,
                 gain_points=100 * c.diff.mean, gain_low=100 * c.diff.low, gain_high=100 * c.diff.high,
-                p_value=c.p_value, adapter_mb=sizes[category] / 2**20 if category in sizes else None))
+                p_value=c.p_value, adapter_mb=sizes[category] / 1e6 if category in sizes else None))
     return rows
 
 
@@ -174,7 +174,7 @@ def rank_rows(eval_dir: Path, runs: dict[int, dict], category: str, split: str) 
         if not items:
             raise ValueError(f"rank {r}: no MCQ results for {category}/{split}")
         s = _scores(items)
-        rows.append(RankRow(r, info["alpha"], info["adapter_bytes"] / 2**20, info["trainable_params"], len(items),
+        rows.append(RankRow(r, info["alpha"], info["adapter_bytes"] / 1e6, info["trainable_params"], len(items),
                             s.pass_at_1, s.maj_at_k))
     return rows
 
