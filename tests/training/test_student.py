@@ -61,3 +61,14 @@ def test_a_student_of_the_embedded_model_keeps_its_layers_tokenizer_and_cache(tm
 
     with pytest.raises(StudentError, match="exists"):
         make_student("embedded:smollm2-135m-instruct", "4", tmp_path / "s4")
+
+
+def test_the_cli_writes_a_student_and_refuses_an_existing_folder(tiny_model, tmp_path, capsys):
+    from jobs import cli
+
+    out = tmp_path / "s1"
+    assert cli.main(["train", "student", "--model", tiny_model, "--layers", "1", "--out", str(out)]) == 0
+    assert json.loads((out / MANIFEST).read_text())["kept_layers"] == [0]
+    assert cli.main(["train", "student", "--model", tiny_model, "--layers", "1", "--out", str(out)]) == 1
+    assert "refused" in capsys.readouterr().err
+    assert cli.main(["train", "student", "--model", tiny_model, "--out", str(tmp_path / "s2")]) == 1  # no --layers
