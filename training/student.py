@@ -58,9 +58,11 @@ def parse_layers(value: str, total: int) -> list[int]:
         idx = [int(x) for x in value.split(",") if x.strip()]
     except ValueError:
         raise StudentError(f"--layers {value!r}: give a count (10) or 0-based indices (0,3,7,29)") from None
+    if not idx:
+        raise StudentError("--layers is empty: give a count (10) or 0-based indices (0,3,7,29)")
     if "," not in value:
         return spread(total, idx[0])
-    if sorted(set(idx)) != idx or not idx or idx[0] < 0 or idx[-1] >= total:
+    if sorted(set(idx)) != idx or idx[0] < 0 or idx[-1] >= total:
         raise StudentError(f"--layers {value!r}: indices must be increasing, distinct and in 0..{total - 1}")
     return idx
 
