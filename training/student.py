@@ -16,7 +16,6 @@ refused.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,33 +80,30 @@ def decoder_layers(model):
 def make_student(source: str, layers: str | int, out: str | Path) -> Student:
     """Write the student of `source` (a local folder or embedded:<name>) keeping `layers` to `out`."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
+    from pipelines.llm.models import atomic_folder
     from training.export import copy_tokenizer
 
     out = Path(out)
     if out.exists():
         raise StudentError(f"{out} exists; give a new --out folder (a student is written once)")
     src = resolve(ModelSpec(path=source))
+    total = AutoConfig.from_pretrained(src.path).num_hidden_layers
+    kept = parse_layers(str(layers), total)  # refused before the weights are read
     model = AutoModelForCausalLM.from_pretrained(src.path, dtype=torch.float32)
-    total = model.config.num_hidden_layers
-    kept = parse_layers(str(layers), total)
     source_params = sum(p.numel() for p in model.parameters())
-    parent, module_list = decoder_layers(model)
-    new = torch.nn.ModuleList(module_list[i] for i in kept)  # saved, then reloaded: layer_idx is renumbered
-    owner = model.get_submodule(parent.rsplit(".", 1)[0]) if "." in parent else model
-    setattr(owner, parent.rsplit(".", 1)[-1], new)
+    name, module_list = decoder_layers(model)
+    # saved, then reloaded: each attention's layer_idx is renumbered by the constructor
+    model.set_submodule(name, torch.nn.ModuleList(module_list[i] for i in kept))
     model.config.num_hidden_layers = len(kept)
     if isinstance(getattr(model.config, "layer_types", None), list):  # per-layer attention kinds (sliding/full)
         model.config.layer_types = [model.config.layer_types[i] for i in kept]
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    copy_tokenizer(src.path, tmp)
     student = Student(folder=str(out), source=source, source_revision=src.revision, kept_layers=kept,
                       source_layers=total, parameters=sum(p.numel() for p in model.parameters()),
                       source_parameters=source_params)
-    (tmp / MANIFEST).write_text(student.to_json())
-    tmp.rename(out)
+    with atomic_folder(out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        copy_tokenizer(src.path, tmp)
+        (tmp / MANIFEST).write_text(student.to_json())
     return student
