@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/train_throughput.py --steps 8 --model mid
     .venv/bin/python benchmarks/train_throughput.py --steps 4 --model embedded --lora   # LoRA vs full, adapter MB per rank
+    .venv/bin/python benchmarks/train_throughput.py --steps 4 --model embedded --bf16   # CPU bf16 autocast vs fp32
 
 Same model (a random Llama of the --model size with the embedded SmolLM2 tokenizer, or
 `--model embedded` for SmolLM2-135M itself), same packed shards (a release of TeleQnA text, seq_len
@@ -54,14 +55,14 @@ def make_model(size: str, folder: Path) -> str:
 
 
 def ours(model: str, shards: Path, out: Path, steps: int, zero: str, fused: bool = True, micro: int = MICRO,
-         report: dict | None = None, lora_r: int | None = None) -> float:
+         report: dict | None = None, lora_r: int | None = None, precision: str = "auto") -> float:
     from training.config import BatchSpec, LoraSpec, OptimSpec, TrainSpec
     from training.trainer import Trainer
 
     lora = LoraSpec(r=lora_r, alpha=2 * lora_r, dropout=0.05) if lora_r else None  # paper 001: r 16, alpha 32
     spec = TrainSpec(batch=BatchSpec(tokens_per_step=SEQ * micro * ACCUM, micro_batch=micro), optim=OptimSpec(lr=1e-4),
                      epochs=1, max_steps=steps, eval_every_steps=10**9, save_every_steps=10**9, zero=zero,
-                     log_every_steps=10**9, fused_loss=fused, lora=lora)
+                     log_every_steps=10**9, fused_loss=fused, lora=lora, precision=precision)
     out.mkdir()
     t = Trainer(spec, model, shards, out)
     t.save = lambda final=False: None  # time the steps, not the checkpoint writes
@@ -114,9 +115,15 @@ RUNS = {"ours-zero0": ("zero0.yaml", True), "ours-zero0-model-head": ("zero0.yam
         "ours-zero2": ("zero2.yaml", True), "hf": None}
 LORA_RUNS = {"full-zero0": ("zero0.yaml", True, None), "lora-r16-zero0": ("zero0.yaml", True, 16)}
 """--lora: full fine-tuning against paper 001's adapter (r 16, alpha 32, the seven projections)."""
+BF16_RUNS = {"lora-r16-fp32": (16, "fp32"), "lora-r16-bf16": (16, "bf16"), "full-fp32": (None, "fp32"),
+             "full-bf16": (None, "bf16")}
+"""--bf16: train.precision=bf16 on the CPU (bf16 autocast) against fp32, for LoRA and full fine-tuning."""
 
 
 def one_run(name: str, model: str, shards: Path, out: Path, steps: int) -> float:
+    if name in BF16_RUNS:
+        r, precision = BF16_RUNS[name]
+        return ours(model, shards, out, steps, "zero0.yaml", lora_r=r, precision=precision)
     if name in LORA_RUNS:
         zero, fused, r = LORA_RUNS[name]
         return ours(model, shards, out, steps, zero, fused=fused, lora_r=r)
@@ -156,6 +163,7 @@ def main() -> None:
     p.add_argument("--gpu-only", action="store_true", help="only our trainer (bf16 on the GPU), print its MFU")
     p.add_argument("--micro", type=int, default=MICRO)
     p.add_argument("--lora", action="store_true", help="LoRA (r 16) against full fine-tuning, and adapter size per rank")
+    p.add_argument("--bf16", action="store_true", help="CPU bf16 autocast against fp32 (LoRA r 16 and full)")
     p.add_argument("--one", nargs=4, metavar=("RUN", "MODEL", "SHARDS", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:  # a child process: one trainer in a fresh interpreter (no process group left by another)
@@ -183,6 +191,8 @@ def main() -> None:
             return
         if args.lora:
             return _lora(args, model, shards, work)
+        if args.bf16:
+            return _bf16(args, model, shards, work)
         results: dict[str, float] = {}
         for n, name in enumerate([*RUNS, *RUNS]):  # alternated, each in its own process; the better of two
             out = work / f"run{n}"
@@ -202,16 +212,29 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _lora(args, model: str, shards: Path, work: Path) -> None:
+def _alternated(args, names, model: str, shards: Path, work: Path) -> dict[str, float]:
+    """tokens/s of each named run: alternated, each in a fresh process, the better of two."""
     results: dict[str, float] = {}
-    for n, name in enumerate([*LORA_RUNS, *LORA_RUNS]):  # alternated, fresh processes, the better of two
+    for n, name in enumerate([*names, *names]):
         child = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--one", name, model, str(shards),
-                                str(work / f"lora{n}")], capture_output=True, text=True, check=False)
+                                str(work / f"alt{n}")], capture_output=True, text=True, check=False)
         if child.returncode != 0:
             raise SystemExit(f"{name} failed:\n{child.stderr[-3000:]}")
         rate = json.loads(child.stdout.strip().splitlines()[-1])["rate"]
         print(f"{name:16s} {rate:,.0f} tokens/s", flush=True)
         results[name] = max(results.get(name, 0.0), rate)
+    return results
+
+
+def _bf16(args, model: str, shards: Path, work: Path) -> None:
+    r = _alternated(args, BF16_RUNS, model, shards, work)
+    print(f"model {args.model}: bf16 autocast / fp32 tokens/s = LoRA r16 {r['lora-r16-bf16'] / r['lora-r16-fp32']:.2f}x, "
+          f"full {r['full-bf16'] / r['full-fp32']:.2f}x")
+    print(json.dumps({"model": args.model, "steps": args.steps, **r}))
+
+
+def _lora(args, model: str, shards: Path, work: Path) -> None:
+    results = _alternated(args, LORA_RUNS, model, shards, work)
     print(f"model {args.model}: LoRA r16 / full fine-tuning = {results['lora-r16-zero0'] / results['full-zero0']:.2f}x "
           f"tokens/s")
     sizes = adapter_sizes(model, [4, 8, 16, 32, 64])

@@ -109,7 +109,8 @@ class TrainSpec:
     """At most this many optimizer steps, with the schedule fit to them (warm-up the same share of
     them, cosine down to the end): a recipe sized to a machine, e.g. a CPU's adapter run."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
-    """auto: bf16 on GPU, fp32 on CPU."""
+    """auto: bf16 on GPU (DeepSpeed bf16), fp32 on CPU; bf16 on a CPU: the forward under bf16 autocast,
+    fp32 weights, gradients and optimizer."""
     zero: str = "zero2.yaml"
     """DeepSpeed ZeRO config, a file in conf/training/ or a path."""
     attention: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"

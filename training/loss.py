@@ -81,7 +81,15 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels: tor
     if hidden.dim() != 2 or labels.shape != hidden.shape[:1] or weight.size(1) != hidden.size(1):
         raise ValueError(f"hidden [N, H], weight [V, H], labels [N] expected; got {tuple(hidden.shape)}, "
                          f"{tuple(weight.shape)}, {tuple(labels.shape)}")
-    return _LinearCrossEntropy.apply(hidden, weight, labels, rows or chunk_rows(weight.size(0)))
+    rows = rows or chunk_rows(weight.size(0))
+    device = hidden.device.type
+    if not torch.is_autocast_enabled(device):
+        return _LinearCrossEntropy.apply(hidden, weight, labels, rows)
+    # under autocast: the head's matmuls in the autocast dtype, done here (autocast cannot write into
+    # the preallocated gradient buffers); logits and log-sum-exp in fp32, the weight gradient summed in fp32
+    dtype = torch.get_autocast_dtype(device)
+    with torch.autocast(device, enabled=False):
+        return _LinearCrossEntropy.apply(hidden.to(dtype), weight.to(dtype), labels, rows)
 
 
 class FusedHead:

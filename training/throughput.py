@@ -38,8 +38,10 @@ def flops_per_token(model, seq_len: int) -> float:
     return 6.0 * trainable + 4.0 * frozen + 12.0 * layers * hidden * seq_len
 
 
-def device_peak_flops(device_name: str | None, override_tflops: float | None = None) -> tuple[float, str]:
-    """(peak FLOP/s of one device, how it was found). On CPU: a measured fp32 matmul rate."""
+def device_peak_flops(device_name: str | None, override_tflops: float | None = None,
+                      bf16: bool = False) -> tuple[float, str]:
+    """(peak FLOP/s of one device, how it was found). On CPU: a measured fp32 matmul rate, or the
+    bf16 one when the forward runs under bf16 autocast."""
     if override_tflops:
         return override_tflops * 1e12, "conf peak_tflops"
     if device_name:
@@ -47,13 +49,16 @@ def device_peak_flops(device_name: str | None, override_tflops: float | None = N
             if key in device_name.upper():
                 return tflops * 1e12, f"{key} bf16 data sheet"
         return 0.0, f"unknown device {device_name!r}: set peak_tflops for MFU"
+    if bf16:
+        return measured_cpu_flops(bf16=True), "measured bf16 matmul on this CPU"
     return measured_cpu_flops(), "measured fp32 matmul on this CPU"
 
 
-def measured_cpu_flops(n: int = 1024, repeats: int = 5) -> float:
+def measured_cpu_flops(n: int = 1024, repeats: int = 5, bf16: bool = False) -> float:
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     best = math.inf
     for _ in range(repeats):

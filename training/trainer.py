@@ -14,6 +14,7 @@ tokenizer) that `from_pretrained` loads.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -108,7 +109,13 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.rank, self.local_rank, self.world = setup_distributed()
         self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
-        self.bf16 = spec.precision == "bf16" or (spec.precision == "auto" and self.device.type == "cuda")
+        on_gpu = self.device.type == "cuda"
+        self.bf16 = on_gpu and spec.precision in ("bf16", "auto")
+        """DeepSpeed's bf16 mode (bf16 weights, fp32 master copy): GPUs."""
+        self.autocast = not on_gpu and spec.precision == "bf16"
+        """CPU bf16: fp32 weights, gradients and optimizer; the forward's matmuls in bf16 under
+        torch.autocast (oneDNN; AMX where the CPU has it). DeepSpeed's bf16 mode on a CPU also runs,
+        but its bf16 weights learned less per step on the embedded model (docs/BENCHMARKS.md)."""
         self.train_data = PackedShards(shards, "train")
         has_val = self.train_data.manifest["splits"].get("val", {}).get("sequences", 0) > 0
         self.val_data = PackedShards(shards, "val") if has_val else None
@@ -128,7 +135,7 @@ class Trainer:
             self.distiller.ready(self)
         self.flops_token = throughput.flops_per_token(self.model, self.plan.seq_len)
         name = torch.cuda.get_device_name(self.local_rank) if self.device.type == "cuda" else None
-        self.peak, self.peak_source = throughput.device_peak_flops(name, spec.peak_tflops)
+        self.peak, self.peak_source = throughput.device_peak_flops(name, spec.peak_tflops, bf16=self.autocast)
 
     # --- building ------------------------------------------------------------------------------
 
@@ -176,7 +183,7 @@ class Trainer:
         n_params = sum(x.numel() for x in self.model.parameters())
         n_train = sum(x.numel() for x in self.model.parameters() if x.requires_grad)
         return [f"model {self.model_dir}: {n_params / 1e6:,.1f}M parameters, {n_train / 1e6:,.2f}M trained"
-                f"{' (LoRA)' if self.spec.lora else ''}; {'bf16' if self.bf16 else 'fp32'} on {self.device} × {p.world}, "
+                f"{' (LoRA)' if self.spec.lora else ''}; {self.precision_name} on {self.device} × {p.world}, "
                 f"ZeRO stage {self.zero_stage}; loss {'fused chunked head' if self.fused else 'the model head'}",
                 f"batch: {p.micro} sequences × {p.accum} accumulation × {p.world} ranks = {p.global_batch} sequences "
                 f"= {p.tokens_per_step:,} tokens per step",
@@ -271,10 +278,12 @@ class Trainer:
         token mean (DeepSpeed divides by the accumulation steps and averages over ranks)."""
         scale = self.plan.accum * self.plan.world / max(1, step_targets)
         if self.distiller is None:
-            ce = self._ce_sum(micro)
+            with self.forward_precision():
+                ce = self._ce_sum(micro)
             self.engine.backward(ce * scale)
             return ce.detach().double()
-        ce, kd, extra = self.distiller.sums(self, micro)
+        with self.forward_precision():
+            ce, kd, extra = self.distiller.sums(self, micro)
         rate = self.spec.kd.loss.rate
         self.engine.backward(((1 - rate) * ce + rate * (kd + extra)) * scale)
         self._kd_sum += float(kd.detach())
@@ -290,6 +299,15 @@ class Trainer:
         logits = logits if logits.dtype == torch.float32 else logits.float()
         return F.cross_entropy(logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE,
                                reduction="sum")
+
+    @property
+    def precision_name(self) -> str:
+        return "bf16" if self.bf16 else "bf16 autocast" if self.autocast else "fp32"
+
+    def forward_precision(self):
+        """The context forwards run in: bf16 autocast on a CPU asked for bf16, else nothing (backward
+        runs outside it, in the dtypes the forward chose)."""
+        return torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
 
     def inputs(self, micro: dict) -> tuple[torch.Tensor, dict]:
         """(next-token labels [B, T], the model's keyword arguments) of a micro-batch, on the device."""
@@ -308,7 +326,8 @@ class Trainer:
         targets = 0
         for start in range(self.rank * micro, n, micro * self.world):
             b = data.batch(range(start, min(n, start + micro)))
-            total += self._ce_sum(b).double()
+            with self.forward_precision():
+                total += self._ce_sum(b).double()
             targets += int((b["labels"][:, 1:] != IGNORE).sum())
         value = _all_sum(total) / max(1, _all_sum(torch.tensor(float(targets), dtype=torch.float64)))
         self.engine.train()

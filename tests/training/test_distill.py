@@ -108,3 +108,15 @@ def test_dskd_distils_across_vocabularies_and_vanilla_kd_refuses_them(tiny_model
     with pytest.raises(KDError, match="ZeRO stage 3"):
         Trainer(spec(max_steps=1, kd=kd(foreign_teacher, method="dskd"), zero="zero3.yaml"), tiny_model, cpt_shards,
                 tmp_path / "z3")
+
+
+@pytest.mark.parametrize("method", ["vanilla", "dskd"])
+def test_distillation_runs_under_bf16_autocast_on_a_cpu(tiny_model, other_teacher, foreign_teacher, cpt_shards,
+                                                         tmp_path, method):
+    teacher = other_teacher if method == "vanilla" else foreign_teacher
+    s = spec(max_steps=4, kd=kd(teacher, method=method, rate=0.5), precision="bf16",
+             optim=replace(spec().optim, lr=3e-3))
+    t = run(s, tiny_model, cpt_shards, tmp_path / method)
+    kds = [r["kd"] for r in t.state.history]
+    assert t.autocast and all(math.isfinite(x) for x in kds) and kds[-1] < kds[0]
+    assert {p.dtype for p in t.model.parameters()} == {torch.float32}

@@ -100,6 +100,23 @@ def test_lora_trains_only_the_adapter_and_writes_it_and_the_merged_model(tiny_mo
     assert json.loads((hf / "adapter_config.json").read_text())["r"] == 8
 
 
+def test_bf16_on_a_cpu_runs_the_forward_under_autocast_and_keeps_fp32_weights(tiny_model, cpt_shards, tmp_path):
+    fp32 = run(spec(max_steps=4, lora=LoraSpec(r=8, alpha=16)), tiny_model, cpt_shards, tmp_path / "fp32")
+    (tmp_path / "bf16").mkdir()
+    t = Trainer(spec(max_steps=4, lora=LoraSpec(r=8, alpha=16), precision="bf16"), tiny_model, cpt_shards,
+                tmp_path / "bf16")
+    assert t.autocast and not t.bf16 and "bf16 autocast" in t.describe()[0]
+    dtypes = []
+    proj = next(m for n, m in t.model.named_modules() if n.endswith("q_proj.base_layer"))
+    proj.register_forward_hook(lambda m, args, out: dtypes.append(out.dtype))
+    t.train()
+    assert set(dtypes) == {torch.bfloat16}  # the matmuls ran in bf16 ...
+    assert {p.dtype for p in t.model.parameters()} == {torch.float32}  # ... the weights and the adapter stayed fp32
+    a, b = [r["loss"] for r in fp32.state.history], [r["loss"] for r in t.state.history]
+    assert b[0] == pytest.approx(a[0], rel=2e-2) and b[-1] < b[0]  # the same loss to bf16 precision, and it learns
+    assert t.state.history[-1]["val_loss"] == pytest.approx(fp32.state.history[-1]["val_loss"], rel=5e-2)
+
+
 def test_launch_records_the_run_and_refuses_a_release_that_fails_verification(spark, released, tiny_model, tmp_path):
     from jobs.train import TrainJobConfig, run as train_run
     from pipelines.llm.models import ModelSpec
