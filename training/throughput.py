@@ -49,9 +49,7 @@ def device_peak_flops(device_name: str | None, override_tflops: float | None = N
             if key in device_name.upper():
                 return tflops * 1e12, f"{key} bf16 data sheet"
         return 0.0, f"unknown device {device_name!r}: set peak_tflops for MFU"
-    if bf16:
-        return measured_cpu_flops(bf16=True), "measured bf16 matmul on this CPU"
-    return measured_cpu_flops(), "measured fp32 matmul on this CPU"
+    return measured_cpu_flops(bf16=bf16), f"measured {'bf16' if bf16 else 'fp32'} matmul on this CPU"
 
 
 def measured_cpu_flops(n: int = 1024, repeats: int = 5, bf16: bool = False) -> float:

@@ -110,12 +110,11 @@ class Trainer:
         self.rank, self.local_rank, self.world = setup_distributed()
         self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
         on_gpu = self.device.type == "cuda"
+        # GPUs: DeepSpeed's bf16 mode (bf16 weights, fp32 master copy). CPUs asked for bf16: fp32 weights,
+        # gradients and optimizer, the forward's matmuls in bf16 under torch.autocast (oneDNN, AMX where
+        # present); DeepSpeed's bf16 mode also runs there but learned less per step (docs/BENCHMARKS.md)
         self.bf16 = on_gpu and spec.precision in ("bf16", "auto")
-        """DeepSpeed's bf16 mode (bf16 weights, fp32 master copy): GPUs."""
         self.autocast = not on_gpu and spec.precision == "bf16"
-        """CPU bf16: fp32 weights, gradients and optimizer; the forward's matmuls in bf16 under
-        torch.autocast (oneDNN; AMX where the CPU has it). DeepSpeed's bf16 mode on a CPU also runs,
-        but its bf16 weights learned less per step on the embedded model (docs/BENCHMARKS.md)."""
         self.train_data = PackedShards(shards, "train")
         has_val = self.train_data.manifest["splits"].get("val", {}).get("sequences", 0) > 0
         self.val_data = PackedShards(shards, "val") if has_val else None
@@ -277,16 +276,15 @@ class Trainer:
         """Cross-entropy summed over this micro-batch's targets; backward of its share of the global
         token mean (DeepSpeed divides by the accumulation steps and averages over ranks)."""
         scale = self.plan.accum * self.plan.world / max(1, step_targets)
-        if self.distiller is None:
-            with self.forward_precision():
-                ce = self._ce_sum(micro)
-            self.engine.backward(ce * scale)
-            return ce.detach().double()
         with self.forward_precision():
-            ce, kd, extra = self.distiller.sums(self, micro)
-        rate = self.spec.kd.loss.rate
-        self.engine.backward(((1 - rate) * ce + rate * (kd + extra)) * scale)
-        self._kd_sum += float(kd.detach())
+            if self.distiller is None:
+                ce = loss = self._ce_sum(micro)
+            else:
+                ce, kd, extra = self.distiller.sums(self, micro)
+                rate = self.spec.kd.loss.rate
+                loss = (1 - rate) * ce + rate * (kd + extra)
+                self._kd_sum += float(kd.detach())
+        self.engine.backward(loss * scale)
         return ce.detach().double()
 
     def _ce_sum(self, micro: dict) -> torch.Tensor:
