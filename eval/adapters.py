@@ -5,7 +5,10 @@ Every number is read from the per-item Parquet that `eval/mcq.py` wrote for each
 split: the zero-shot backbone, the category's adapter and the monolithic adapter (Pass@1, Maj@k), the
 majority-class baseline, the adapter's gain over zero-shot in points with a paired-bootstrap 95%
 interval and p-value, and whether the issue's goal holds on the unseen split (gain ≥ 10 points and
-above the baseline). The rank ablation is a table and a PNG of score and adapter size per rank.
+above the baseline). Beside it, the adapter against the baseline's constant answer: how often each model
+names that option, the items one gets right and the other wrong, and the paired difference, so a report
+shows whether an adapter learned more than the benchmark's answer-position prior. The rank ablation is
+a table and a PNG of score and adapter size per rank.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import pyarrow.parquet as pq
 
 from eval import bootstrap
 from eval.calls import safe_name
-from eval.choice import majority_baseline
+from eval.choice import majority, majority_baseline
 from eval.mcq import SPLIT_NAMES
 
 GOAL_POINTS = 10.0
@@ -28,6 +31,41 @@ GOAL_POINTS = 10.0
 class Scores:
     pass_at_1: float
     maj_at_k: float | None
+
+
+@dataclass
+class Prior:
+    """The adapter against the majority-class baseline, which answers `option` on every item."""
+    option: int
+    """0-based; the most common correct option of the scored items."""
+    zero_shot_picks: float
+    """Share of zero-shot's greedy answers that name `option`."""
+    adapter_picks: float
+    wins: int
+    """Items the adapter gets right and the constant gets wrong."""
+    losses: int
+    """Items the constant gets right and the adapter gets wrong."""
+    diff_points: float
+    """(adapter − baseline) Pass@1 in points, with a paired-bootstrap 95% interval and p-value."""
+    diff_low: float
+    diff_high: float
+    p_value: float
+
+
+def prior(answers: list[int], zero: list[dict], adapter: list[dict], *, resamples: int = 1000) -> Prior:
+    """`zero` and `adapter`: the per-item rows of the same items, in the order of `answers`."""
+    option = majority(answers)
+    constant = [float(a == option) for a in answers]
+    mine = [float(r["pass_at_1"]) for r in adapter]
+    c = bootstrap.paired(constant, mine, resamples=resamples, seed=7)
+    return Prior(option=option, zero_shot_picks=_picks(zero, option), adapter_picks=_picks(adapter, option),
+                 wins=sum(m > k for m, k in zip(mine, constant)), losses=sum(k > m for m, k in zip(mine, constant)),
+                 diff_points=100 * c.diff.mean, diff_low=100 * c.diff.low, diff_high=100 * c.diff.high,
+                 p_value=c.p_value)
+
+
+def _picks(rows: list[dict], option: int) -> float:
+    return sum(r["greedy_choice"] == option for r in rows) / len(rows)
 
 
 @dataclass
@@ -45,6 +83,7 @@ class CategoryRow:
     gain_high: float
     p_value: float
     adapter_mb: float | None
+    prior: Prior
 
     @property
     def goal_met(self) -> bool | None:
@@ -90,11 +129,13 @@ def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], mono
             m = [mono[(cat, split)][i] for i in ids] if mono and all(i in mono.get((cat, split), {}) for i in ids) else None
             c = bootstrap.paired([float(r["pass_at_1"]) for r in z], [float(r["pass_at_1"]) for r in a],
                                  resamples=resamples, seed=7)
+            answers = [r["answer"] for r in a]
             rows.append(CategoryRow(
-                category=cat, split=split, items=len(ids), baseline=majority_baseline([r["answer"] for r in a]),
+                category=cat, split=split, items=len(ids), baseline=majority_baseline(answers),
                 zero_shot=_scores(z), adapter=_scores(a), monolithic=_scores(m) if m else None,
                 gain_points=100 * c.diff.mean, gain_low=100 * c.diff.low, gain_high=100 * c.diff.high,
-                p_value=c.p_value, adapter_mb=sizes[category] / 1e6 if category in sizes else None))
+                p_value=c.p_value, adapter_mb=sizes[category] / 1e6 if category in sizes else None,
+                prior=prior(answers, z, a, resamples=resamples)))
     return rows
 
 
@@ -119,7 +160,17 @@ def write_report(out: Path, rows: list[CategoryRow], *, k: int, title: str, note
             f"{'' if r.adapter_mb is None else f'{r.adapter_mb:.2f}'} | {goal} |")
     lines += ["", f"Scores in %. Gain: adapter − zero-shot Pass@1 in points, paired bootstrap over the same items "
               f"(1,000 resamples). Goal (unseen): gain ≥ {GOAL_POINTS:g} points and adapter above the majority "
-              f"baseline.", "", "![unseen scores](adapters.png)"]
+              f"baseline.", "", "Against the majority baseline, which gives the same answer to every item:", "",
+              "| category | split | constant answer | zero-shot names it | adapter names it | adapter right, constant "
+              "wrong | constant right, adapter wrong | adapter − baseline (95% CI) | p |", "|---|---|" + "---:|" * 7]
+    for r in rows:
+        b = r.prior
+        lines.append(f"| {r.category} | {SPLIT_NAMES.get(r.split, r.split)} | option {b.option + 1} | "
+                     f"{_pct(b.zero_shot_picks)} | {_pct(b.adapter_picks)} | {b.wins} | {b.losses} | "
+                     f"{b.diff_points:+.1f} ({b.diff_low:+.1f}, {b.diff_high:+.1f}) | {b.p_value:.3f} |")
+    lines += ["", "Shares of greedy answers in %; options numbered from 1. An adapter that only learned the "
+              "answer-position prior names the constant answer on every item and ties the baseline.", "",
+              "![unseen scores](adapters.png)"]
     (out / "adapters.json").write_text(json.dumps([{**asdict(r), "goal_met": r.goal_met} for r in rows], indent=1))
     _bars(out / "adapters.png", [r for r in rows if r.split == "test"] or rows, k)
     path = out / "report.md"

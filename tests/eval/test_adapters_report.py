@@ -1,0 +1,66 @@
+"""The adapter report from per-item MCQ results on disk: the gain over zero-shot, and the adapter against
+the majority baseline's constant answer (how often each model names it, wins and losses, the paired
+difference), so a report tells an adapter that learned the answer-position prior from one that knows more."""
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from eval import adapters
+from eval.calls import safe_name
+from eval.mcq import ITEM_SCHEMA
+
+# 10 unseen items: option 1 (index 0) is the answer of 7, option 2 of 3.
+ANSWERS = [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+
+
+def _write(eval_dir, model, choices):
+    rows = [{"item_id": f"i{n}", "category": "srsranbench", "split": "test", "answer": a,
+             "greedy_text": None if c is None else str(c + 1), "greedy_choice": c, "sample_choices": None,
+             "majority_choice": None, "loglik_choice": None, "pass_at_1": c == a, "maj_at_k": None,
+             "failure": "no_choice_found" if c is None else None}
+            for n, (a, c) in enumerate(zip(ANSWERS, choices))]
+    path = eval_dir / safe_name(model) / "mcq_generate.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=ITEM_SCHEMA), path)
+
+
+def _rows(tmp_path, zero, adapter):
+    _write(tmp_path / "eval", "zero-shot", zero)
+    _write(tmp_path / "eval", "lora-srsranbench", adapter)
+    return adapters.category_rows(tmp_path / "eval", "zero-shot", {"srsranbench": "lora-srsranbench"}, None,
+                                  {"srsranbench": 19_593_064}, resamples=500)
+
+
+def test_an_adapter_that_only_learned_the_prior_ties_the_baseline(tmp_path):
+    zero = [0, None, None, 2, 0, None, 3, 1, None, 2]  # often no option at all
+    [row] = _rows(tmp_path, zero, [0] * 10)  # always option 1
+    assert row.baseline == 0.7 and row.adapter.pass_at_1 == 0.7 and row.zero_shot.pass_at_1 == pytest.approx(0.3)
+    assert row.gain_points == pytest.approx(40.0) and row.goal_met is False  # +40 over zero-shot, not over the prior
+    p = row.prior
+    assert (p.option, p.adapter_picks, p.zero_shot_picks) == (0, 1.0, 0.2)
+    assert (p.wins, p.losses, p.diff_points, p.diff_low, p.diff_high) == (0, 0, 0.0, 0.0, 0.0)
+
+
+def test_an_adapter_that_trades_sure_items_for_fewer_wins_shows_as_a_net_loss(tmp_path):
+    # option 2 named on 4 items: right on 2 of the 3 option-2 items, wrong on 2 option-1 items
+    adapter = [0, 0, 0, 0, 0, 1, 1, 1, 1, 0]
+    [row] = _rows(tmp_path, [None] * 10, adapter)
+    assert row.adapter.pass_at_1 == pytest.approx(0.7) and row.baseline == 0.7
+    p = row.prior
+    assert (p.wins, p.losses, p.adapter_picks) == (2, 2, 0.6) and p.diff_points == pytest.approx(0.0)
+    adapter = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]  # right on all three option-2 items, one option-1 item lost
+    row = _rows(tmp_path / "b", [None] * 10, adapter)[0]
+    assert (row.prior.wins, row.prior.losses) == (3, 1) and row.prior.diff_points == pytest.approx(20.0)
+    assert row.prior.diff_low <= 20.0 <= row.prior.diff_high and 0 <= row.prior.p_value <= 1
+    assert row.goal_met is True  # above the baseline and ≥ 10 points over zero-shot (0 here)
+
+
+def test_the_report_shows_the_comparison_with_the_constant_answer(tmp_path):
+    rows = _rows(tmp_path, [0, None, None, 2, 0, None, 3, 1, None, 2], [0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    path = adapters.write_report(tmp_path / "out", rows, k=4, title="t", notes=[])
+    text = path.read_text()
+    assert "| srsranbench | unseen | option 1 | 20.0 | 60.0 | 3 | 1 | +20.0 (" in text
+    [stored] = json.loads((tmp_path / "out" / "adapters.json").read_text())
+    assert stored["prior"]["option"] == 0 and stored["prior"]["wins"] == 3 and stored["goal_met"] is True
