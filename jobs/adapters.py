@@ -74,6 +74,9 @@ class Trained:
     trainable_params: int
     best_step: int | None
     alpha: float
+    ended: str = ""
+    """How training ended, for the report: "" when the schedule ran out, else e.g. "stopped on request
+    (SIGTERM) at step 72 of 144"."""
 
 
 def train_adapter(cfg: AdaptersJobConfig, release: str, category: str, *, rank: int | None = None,
@@ -91,7 +94,16 @@ def train_adapter(cfg: AdaptersJobConfig, release: str, category: str, *, rank: 
     if not r.get("adapter"):
         raise SystemExit(f"telelake: run {name} holds no adapter (recipe {a.recipe} is not a LoRA recipe)")
     return Trained(name, r["adapter"], int(r["adapter_bytes"]), int(r["trainable_params"]), r.get("best_step"),
-                   rc.train.lora.alpha)
+                   rc.train.lora.alpha, ended_note(r))
+
+
+def ended_note(result: dict) -> str:
+    """What a run's result.json says ended it, when it was not its schedule running out."""
+    by, step, planned = result.get("ended_by"), (result.get("final") or {}).get("step"), result.get("planned_steps")
+    if not by or by == "schedule":
+        return ""
+    what = "stopped on " + by if by.startswith("request") else by
+    return f"{what} at step {step} of {planned}" if step and planned else what
 
 
 def _mcq(cfg: AdaptersJobConfig, release: str, categories: list[str] | None, splits: list[str], subjects, spark):
@@ -156,7 +168,8 @@ def run(cfg: AdaptersJobConfig, release: str, console: Console | None = None) ->
                                                if a.eval.limit_per_group else "items, all of them,")
              + f" per category and split; Pass@1 greedy, Maj@{a.eval.k} at temperature {a.eval.temperature:g}; seen = train split, "
              f"unseen = test split.",
-             "Adapters: " + "; ".join(f"{c}: {t.adapter} (best step {t.best_step}, {t.trainable_params:,} parameters)"
+             "Adapters: " + "; ".join(f"{c}: {t.adapter} (best step {t.best_step}, "
+                                      + (f"{t.ended}, " if t.ended else "") + f"{t.trainable_params:,} parameters)"
                                       for c, t in trained.items())
              + (f"; monolithic: {mono.adapter}" if mono else "") + "."]
     if routing:

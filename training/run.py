@@ -4,7 +4,8 @@ The run directory (`<train.out>/<name>/`) records what the run was made of, in r
 (name, content hash), the shard set (folder, key, counts, tokenizer hash), the resolved config, the
 code version, the model folder and its fingerprint, the world size. Beside it: metrics.jsonl,
 loss.png, grad_norm.png, lr.png, checkpoints/step-NNNNNN/{DeepSpeed state, hf/} and, at the end,
-result.json (the result checkpoint, trainable parameters, a LoRA adapter's file size, the last metrics).
+result.json (the result checkpoint, trainable parameters, a LoRA adapter's file size, the last metrics,
+what ended training: the schedule, early stopping or a stop request).
 
 Under a multi-process launcher (deepspeed, torchrun) rank 0 builds the shards while the others wait,
 then every rank memory-maps the same files.
@@ -41,6 +42,10 @@ class RunResult:
     adapter_bytes: int | None = None
     """LoRA: the size of the checkpoint's adapter_model.safetensors (what a deployment stores per adapter)."""
     best_step: int | None = None
+    ended_by: str | None = None
+    """What ended training: schedule, max_steps, early stopping or request (SIGTERM, SIGINT, STOP file)."""
+    planned_steps: int | None = None
+    """The schedule's steps (the step reached is final["step"])."""
 
     @property
     def adapter(self) -> Path | None:
@@ -52,6 +57,7 @@ class RunResult:
         return {"checkpoint": str(self.checkpoint) if self.checkpoint else None, "best_step": self.best_step,
                 "adapter": str(self.adapter) if self.adapter else None, "adapter_bytes": self.adapter_bytes,
                 "trainable_params": self.trainable_params, "shards": str(self.shards.folder),
+                "ended_by": self.ended_by, "planned_steps": self.planned_steps,
                 "final": {k: v for k, v in self.final.items() if k != "first_samples"}}
 
 
@@ -95,7 +101,8 @@ def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str, *, spark_factory
     best = trainer.best_checkpoint()
     result = RunResult(run_dir=run_dir, shards=shards, checkpoint=best or (ckpt[-1] if ckpt else None), final=final,
                        trainable_params=sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
-                       adapter_bytes=None, best_step=trainer.state.best_step)
+                       adapter_bytes=None, best_step=trainer.state.best_step, ended_by=state.ended_by,
+                       planned_steps=trainer.plan.total_steps)
     if result.checkpoint is not None and (result.checkpoint / "hf" / ADAPTER).is_file():
         result.adapter_bytes = (result.checkpoint / "hf" / ADAPTER).stat().st_size
     if rank == 0:

@@ -10,7 +10,8 @@ pretraining, instruction tuning, LoRA and, later, distillation.
 One dense line per logged step (loss, val loss, grad norm, lr, tokens/s, MFU) goes to the log and to
 metrics.jsonl in the run directory; plots are redrawn at every save. A checkpoint holds DeepSpeed's
 engine state (model, optimizer, scheduler; for exact resume) plus an `hf/` folder (safetensors and the
-tokenizer) that `from_pretrained` loads.
+tokenizer) that `from_pretrained` loads. SIGTERM, Ctrl-C or a STOP file in the run directory end a run
+cleanly at the next step (training/stop.py).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from training.config import TrainSpec
 from training.data import IGNORE, GlobalOrder, PackedShards, step_batch
 from training.kd_step import Distiller
 from training.loss import FusedHead
+from training.stop import StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,8 @@ class State:
     best_step: int | None = None
     bad_evals: int = 0
     """Evaluations since the last new best (early stopping)."""
+    ended_by: str | None = None
+    """What ended the last `train()`: schedule, max_steps, early stopping or request (<signal or file>)."""
 
 
 class Trainer:
@@ -203,21 +207,36 @@ class Trainer:
     def train(self, progress=None) -> State:
         last = min(self.plan.total_steps, self.spec.max_steps or self.plan.total_steps)
         task = progress.add_task("training", total=last, completed=self.state.step) if progress else None
-        while self.state.step < last:
-            record = self.train_step()
-            step = self.state.step
-            if self.val_data is not None and (step % self.spec.eval_every_steps == 0 or step == last):
-                record["val_loss"] = self.evaluate()
-            best, stop = self._early_stopping(record)
-            self._log(record)
-            if step % self.spec.save_every_steps == 0 or step == last or best:
-                self.save(final=step == last or best)
-            if progress:
-                progress.update(task, completed=step)
-            if stop:
-                log.info("early stop at step %d: no better validation loss in %d evaluations; best %.4f at step %d",
-                         step, self.state.bad_evals, self.state.best_val, self.state.best_step)
-                break
+        self.state.ended_by = "schedule" if last == self.plan.total_steps else "max_steps"
+        with StopRequest(self.run_dir) as request:
+            while self.state.step < last:
+                record = self.train_step()
+                step = self.state.step
+                asked = request.agreed(lambda x: _all_sum(torch.tensor(x, dtype=torch.float64)))
+                if self.val_data is not None and (step % self.spec.eval_every_steps == 0 or step == last or asked):
+                    record["val_loss"] = self.evaluate()
+                best, stop = self._early_stopping(record)
+                if asked:
+                    record["stop_requested"] = asked
+                self._log(record)
+                end = step == last or bool(asked)
+                if step % self.spec.save_every_steps == 0 or end or best:
+                    self.save(final=end or best)
+                if progress:
+                    progress.update(task, completed=step)
+                if asked:
+                    if self.rank == 0:
+                        request.consume()
+                    self.state.ended_by = f"request ({asked})"
+                    log.warning("stopped on request (%s) at step %d of %d%s", asked, step, self.plan.total_steps,
+                                f"; best validation loss {self.state.best_val:.4f} at step {self.state.best_step}"
+                                if self.state.best_step is not None else "")
+                    break
+                if stop:
+                    self.state.ended_by = "early stopping"
+                    log.info("early stop at step %d: no better validation loss in %d evaluations; best %.4f at step %d",
+                             step, self.state.bad_evals, self.state.best_val, self.state.best_step)
+                    break
         return self.state
 
     def _early_stopping(self, record: dict) -> tuple[bool, bool]:

@@ -60,6 +60,17 @@ def _config(lake, model, out):
         eval=AdapterEvalSpec(k=2, max_new_tokens=6, limit_per_group=None), ablation=AblationSpec(ranks=[2, 8])))
 
 
+def test_the_report_says_how_a_run_ended_when_its_schedule_did_not_end_it():
+    from jobs.adapters import ended_note
+
+    assert ended_note({"ended_by": "schedule", "final": {"step": 144}, "planned_steps": 144}) == ""
+    assert ended_note({"final": {"step": 16}}) == ""  # a result.json written before runs recorded it
+    assert ended_note({"ended_by": "request (SIGTERM)", "final": {"step": 72}, "planned_steps": 144}) == (
+        "stopped on request (SIGTERM) at step 72 of 144")
+    assert ended_note({"ended_by": "early stopping", "final": {"step": 90}, "planned_steps": 96}) == (
+        "early stopping at step 90 of 96")
+
+
 def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_release, tiny_model, tmp_path):
     from jobs.adapters import ablate, run
 

@@ -46,6 +46,45 @@ def test_stopping_and_resuming_gives_the_losses_and_data_order_of_one_run(tiny_m
     assert {"loss.png", "grad_norm.png", "lr.png"} <= {p.name for p in (tmp_path / "split").iterdir()}
 
 
+def test_a_stop_file_ends_the_run_cleanly_and_a_resume_trains_on_as_one_run(tiny_model, cpt_shards, tmp_path):
+    from training.stop import STOP_FILE
+
+    whole = run(spec(max_steps=4), tiny_model, cpt_shards, tmp_path / "whole")
+    asked = tmp_path / "asked"
+    asked.mkdir()
+    (asked / STOP_FILE).touch()
+    t = run(spec(max_steps=4), tiny_model, cpt_shards, asked)
+    assert t.state.step == 1 and t.state.ended_by == "request (STOP file)"
+    last = t.state.history[-1]
+    assert last["stop_requested"] == "STOP file" and "val_loss" in last  # validated although eval_every_steps is 2
+    assert (asked / "checkpoints" / "step-000001" / "hf" / "model.safetensors").is_file()
+    assert not (asked / STOP_FILE).exists()  # honoured, so the resume below is not stopped again
+    resumed = run(spec(max_steps=4), tiny_model, cpt_shards, asked, resume=True)
+    assert [r["step"] for r in resumed.state.history] == [2, 3, 4] and resumed.state.ended_by == "max_steps"
+    for a, b in zip(whole.state.history[1:], resumed.state.history, strict=True):
+        assert b["first_samples"] == a["first_samples"] and b["loss"] == pytest.approx(a["loss"], rel=1e-5, abs=1e-6)
+
+
+def test_sigterm_ends_the_run_after_its_step_and_the_signal_handlers_are_restored(tiny_model, cpt_shards, tmp_path):
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    t = Trainer(spec(max_steps=4), tiny_model, cpt_shards, tmp_path)
+    sent = []
+
+    def terminate_once(module, args):
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    t.model.register_forward_pre_hook(terminate_once)
+    t.train()
+    assert sent and t.state.step == 1 and t.state.ended_by == "request (SIGTERM)"
+    assert len(t.state.history) == 1 and t.state.history[0]["stop_requested"] == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_the_model_is_called_with_position_ids_and_no_attention_mask(tiny_model, cpt_shards, tmp_path):
     t = Trainer(spec(max_steps=1), tiny_model, cpt_shards, tmp_path)
     seen = []
@@ -186,6 +225,7 @@ def test_the_lora_recipe_trains_one_category_and_records_the_adapter(released, t
     assert config["r"] == 16 and config["lora_alpha"] == 32 and set(config["target_modules"]) == {
         "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     assert result.best_step is not None and (result.run_dir / "best").is_file()  # early stopping is on
+    assert recorded["ended_by"] in ("schedule", "early stopping") and recorded["planned_steps"] >= recorded["final"]["step"]
     with pytest.raises(SystemExit, match="--category trains on benchmark instructions"):
         main(["--recipe", "cpt", "--category", "literature", "--release", "r1", "--set", f"lake.root={released.root}"])
 
