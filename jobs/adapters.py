@@ -83,6 +83,7 @@ def train_adapter(cfg: AdaptersJobConfig, release: str, category: str, *, rank: 
                   console: Console) -> Trained:
     """Train (or reuse) the adapter of `category` ('all': the monolithic one) at `rank`."""
     from jobs import train
+    from training.run import ended_note
 
     a = cfg.adapters
     name = f"lora-{category}" + (f"-r{rank}" if rank else "")
@@ -95,15 +96,6 @@ def train_adapter(cfg: AdaptersJobConfig, release: str, category: str, *, rank: 
         raise SystemExit(f"telelake: run {name} holds no adapter (recipe {a.recipe} is not a LoRA recipe)")
     return Trained(name, r["adapter"], int(r["adapter_bytes"]), int(r["trainable_params"]), r.get("best_step"),
                    rc.train.lora.alpha, ended_note(r))
-
-
-def ended_note(result: dict) -> str:
-    """What a run's result.json says ended it, when it was not its schedule running out."""
-    by, step, planned = result.get("ended_by"), (result.get("final") or {}).get("step"), result.get("planned_steps")
-    if not by or by == "schedule":
-        return ""
-    what = "stopped on " + by if by.startswith("request") else by
-    return f"{what} at step {step} of {planned}" if step and planned else what
 
 
 def _mcq(cfg: AdaptersJobConfig, release: str, categories: list[str] | None, splits: list[str], subjects, spark):

@@ -29,7 +29,7 @@ from jobs._common import Runtime, load_config
 from pipelines.instruct.stage import MCQ_TASK
 from schemas import INSTRUCTIONS
 from training.config import TrainSpec
-from training.run import run_name
+from training.run import ended_note, run_name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,9 +92,8 @@ def run(cfg: TrainJobConfig, release: str, *, name: str | None = None, resume: s
         console.print(f"train {cfg.train.recipe} on {release}: step {f['step']:,}, loss {f['loss']:.4f}"
                       + (f", val loss {f['val_loss']:.4f}" if "val_loss" in f else "")
                       + f", {f['tokens_per_s']:,.0f} tokens/s")
-    if result.ended_by and result.ended_by != "schedule":
-        console.print(f"ended by {result.ended_by} at step {f.get('step', 0):,} of {result.planned_steps:,}"
-                      + ("; `--resume` the run directory to train on" if result.ended_by.startswith("request") else ""))
+    if ended := ended_note(result.to_dict()):
+        console.print(ended + ("; `--resume` the run directory to train on" if result.ended_by.startswith("request") else ""))
     console.print(f"[bold]checkpoint[/]: {result.checkpoint}/hf" if result.checkpoint else "no checkpoint written")
     if result.adapter_bytes is not None:
         console.print(f"[bold]adapter[/]: {result.adapter} ({result.adapter_bytes / 2**20:,.2f} MiB, "

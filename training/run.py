@@ -61,6 +61,15 @@ class RunResult:
                 "final": {k: v for k, v in self.final.items() if k != "first_samples"}}
 
 
+def ended_note(result: dict) -> str:
+    """What a run's result.json (`RunResult.to_dict`) says ended it, when it was not its schedule running out."""
+    by, step, planned = result.get("ended_by"), (result.get("final") or {}).get("step"), result.get("planned_steps")
+    if not by or by == "schedule":
+        return ""
+    what = "stopped on " + by if by.startswith("request") else by
+    return f"{what} at step {step} of {planned}" if step and planned else what
+
+
 def run_name(spec: TrainSpec, release: str, category: str | None = None) -> str:
     return (f"{spec.recipe}-{category + '-' if category else ''}{release}-"
             f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}")

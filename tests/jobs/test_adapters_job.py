@@ -61,7 +61,7 @@ def _config(lake, model, out):
 
 
 def test_the_report_says_how_a_run_ended_when_its_schedule_did_not_end_it():
-    from jobs.adapters import ended_note
+    from training.run import ended_note
 
     assert ended_note({"ended_by": "schedule", "final": {"step": 144}, "planned_steps": 144}) == ""
     assert ended_note({"final": {"step": 16}}) == ""  # a result.json written before runs recorded it
