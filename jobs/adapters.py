@@ -214,7 +214,7 @@ def _print(console: Console, rows, k: int) -> None:
         t.add_row(r.category, SPLIT_NAMES.get(r.split, r.split), str(r.items), f"{100 * r.baseline:.1f}",
                   f"{100 * r.zero_shot.pass_at_1:.1f}", f"{100 * r.adapter.pass_at_1:.1f}", f"{r.gain_points:+.1f}",
                   f"{r.p_value:.3f}", f"{100 * r.monolithic.pass_at_1:.1f}" if r.monolithic else "–",
-                  {None: "", True: "met", False: "not met"}[r.goal_met])
+                  r.goal_text.replace("*", ""))
     console.print(t)
 
 

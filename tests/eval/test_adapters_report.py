@@ -15,20 +15,20 @@ from eval.mcq import ITEM_SCHEMA
 ANSWERS = [0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
 
 
-def _write(eval_dir, model, choices):
+def _write(eval_dir, model, choices, answers=ANSWERS):
     rows = [{"item_id": f"i{n}", "category": "srsranbench", "split": "test", "answer": a,
              "greedy_text": None if c is None else str(c + 1), "greedy_choice": c, "sample_choices": None,
              "majority_choice": None, "loglik_choice": None, "pass_at_1": c == a, "maj_at_k": None,
              "failure": "no_choice_found" if c is None else None}
-            for n, (a, c) in enumerate(zip(ANSWERS, choices))]
+            for n, (a, c) in enumerate(zip(answers, choices))]
     path = eval_dir / safe_name(model) / "mcq_generate.parquet"
     path.parent.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=ITEM_SCHEMA), path)
 
 
-def _rows(tmp_path, zero, adapter):
-    _write(tmp_path / "eval", "zero-shot", zero)
-    _write(tmp_path / "eval", "lora-srsranbench", adapter)
+def _rows(tmp_path, zero, adapter, answers=ANSWERS):
+    _write(tmp_path / "eval", "zero-shot", zero, answers)
+    _write(tmp_path / "eval", "lora-srsranbench", adapter, answers)
     return adapters.category_rows(tmp_path / "eval", "zero-shot", {"srsranbench": "lora-srsranbench"}, None,
                                   {"srsranbench": 19_593_064}, resamples=500)
 
@@ -38,6 +38,7 @@ def test_an_adapter_that_only_learned_the_prior_ties_the_baseline(tmp_path):
     [row] = _rows(tmp_path, zero, [0] * 10)  # always option 1
     assert row.baseline == 0.7 and row.adapter.pass_at_1 == 0.7 and row.zero_shot.pass_at_1 == pytest.approx(0.3)
     assert row.gain_points == pytest.approx(40.0) and row.goal_met is False  # +40 over zero-shot, not over the prior
+    assert row.goal_text == "**not met**"
     p = row.prior
     assert (p.option, p.adapter_picks, p.zero_shot_picks) == (0, 1.0, 0.2)
     assert (p.wins, p.losses, p.diff_points, p.diff_low, p.diff_high) == (0, 0, 0.0, 0.0, 0.0)
@@ -55,6 +56,22 @@ def test_an_adapter_that_trades_sure_items_for_fewer_wins_shows_as_a_net_loss(tm
     assert (row.prior.wins, row.prior.losses) == (3, 1) and row.prior.diff_points == pytest.approx(20.0)
     assert row.prior.diff_low <= 20.0 <= row.prior.diff_high and 0 <= row.prior.p_value <= 1
     assert row.goal_met is True  # above the baseline and ≥ 10 points over zero-shot (0 here)
+    # but by 2 items in 10: the interval of adapter − baseline reaches below zero
+    assert row.prior.diff_low <= 0 and row.beats_baseline_significantly is False
+    assert row.goal_text == f"met, not significantly above the baseline (p {row.prior.p_value:.2f})"
+
+
+def test_the_goal_is_met_outright_only_when_the_margin_over_the_baseline_holds(tmp_path):
+    # 100 items, answer option 1 on 70: the adapter is right on 25 of the 30 others and loses 2 option-1 items
+    answers = [0] * 70 + [1] * 30
+    adapter = [0] * 68 + [1] * 2 + [1] * 25 + [0] * 5
+    [row] = _rows(tmp_path, [None] * 100, adapter, answers)
+    assert (row.prior.wins, row.prior.losses) == (25, 2) and row.prior.diff_points == pytest.approx(23.0)
+    assert row.prior.diff_low > 0 and row.beats_baseline_significantly is True and row.goal_text == "met"
+    path = adapters.write_report(tmp_path / "out", [row], k=4, title="t", notes=[])
+    assert "| 19.59 | met |" in path.read_text()
+    [stored] = json.loads((tmp_path / "out" / "adapters.json").read_text())
+    assert stored["goal_met"] is True and stored["beats_baseline_significantly"] is True
 
 
 def test_the_report_shows_the_comparison_with_the_constant_answer(tmp_path):
