@@ -5,10 +5,11 @@ Every number is read from the per-item Parquet that `eval/mcq.py` wrote for each
 split: the zero-shot backbone, the category's adapter and the monolithic adapter (Pass@1, Maj@k), the
 majority-class baseline, the adapter's gain over zero-shot in points with a paired-bootstrap 95%
 interval and p-value, and whether the issue's goal holds on the unseen split (gain ≥ 10 points and
-above the baseline). Beside it, the adapter against the baseline's constant answer: how often each model
-names that option, the items one gets right and the other wrong, and the paired difference, so a report
-shows whether an adapter learned more than the benchmark's answer-position prior. The rank ablation is
-a table and a PNG of score and adapter size per rank.
+above the baseline; "met" alone only when the margin over the baseline is significant). Beside it, the
+adapter against the baseline's constant answer: how often each model names that option, the items one
+gets right and the other wrong, and the paired difference, so a report shows whether an adapter learned
+more than the benchmark's answer-position prior. The rank ablation is a table and a PNG of score and
+adapter size per rank.
 """
 from __future__ import annotations
 
