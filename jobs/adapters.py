@@ -5,9 +5,10 @@
     telelake train adapters --release bench-v1 --category teleqna --ranks 4,8,16,32   # the rank ablation
 
 A category's adapter trains with conf/training/<adapters.recipe>.yaml narrowed to that category (as
-`telelake train --recipe lora --category C`), under <adapters.out>/runs/lora-<C>; a run that already
-finished (result.json) is reused, so a rerun only evaluates what is missing (model calls come from
-the result store). The zero-shot backbone, each adapter (on its category) and the monolithic adapter
+`telelake train --recipe lora --category C`), under <adapters.out>/runs/lora-<C> (or <adapters.runs>/lora-<C>);
+a run that already finished (result.json) is reused, so a rerun only evaluates what is missing (model
+calls come from the result store). An evaluation-only check of an experiment's adapters on another
+sample or split names that experiment's runs with adapters.runs and a new adapters.out for its report. The zero-shot backbone, each adapter (on its category) and the monolithic adapter
 (on every category) are evaluated on the same seeded items of the seen and unseen splits, and
 eval/adapters.py writes report.md, adapters.json and adapters.png under <adapters.out>.
 """
@@ -56,6 +57,8 @@ class AdaptersSection:
     recipe: str = "lora"
     train_overrides: list[str] = field(default_factory=list)
     out: str = "reports/adapters"
+    runs: str | None = None
+    """Where the adapters' runs live; None: <out>/runs."""
     eval: AdapterEvalSpec = field(default_factory=AdapterEvalSpec)
     backend: BackendConfig = field(default_factory=BackendConfig)
     ablation: AblationSpec = field(default_factory=AblationSpec)
@@ -87,7 +90,7 @@ def train_adapter(cfg: AdaptersJobConfig, release: str, category: str, *, rank: 
 
     a = cfg.adapters
     name = f"lora-{category}" + (f"-r{rank}" if rank else "")
-    extra = [f"train.out={Path(a.out) / 'runs'}"]
+    extra = [f"train.out={Path(a.runs) if a.runs else Path(a.out) / 'runs'}"]
     if rank:
         extra += [f"train.lora.r={rank}", f"train.lora.alpha={a.ablation.alpha_per_rank * rank:g}"]
     rc = train.for_category(train.load_recipe(a.recipe, [*a.train_overrides, *extra], cfg), category)

@@ -98,6 +98,15 @@ def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_
     stamp = (tmp_path / "exp" / "runs" / "lora-teleqna" / "result.json").stat().st_mtime
     run(cfg, "b1")  # a rerun reuses every run and re-reads the stored model calls
     assert (tmp_path / "exp" / "runs" / "lora-teleqna" / "result.json").stat().st_mtime == stamp
+    check = replace(cfg, adapters=replace(cfg.adapters, out=str(tmp_path / "check"), runs=str(tmp_path / "exp" / "runs"),
+                                          categories=["teleqna"], monolithic=False,
+                                          eval=replace(cfg.adapters.eval, splits=["test"])))
+    run(check, "b1")  # an evaluation-only check: the experiment's runs, a report of its own
+    assert (tmp_path / "exp" / "runs" / "lora-teleqna" / "result.json").stat().st_mtime == stamp
+    assert not (tmp_path / "check" / "runs").exists()
+    [row] = json.loads((tmp_path / "check" / "adapters.json").read_text())
+    assert (row["category"], row["split"]) == ("teleqna", "test")
+    assert row["adapter"] == next(r for r in rows if (r["category"], r["split"]) == ("teleqna", "test"))["adapter"]
     changed = replace(cfg, adapters=replace(cfg.adapters, train_overrides=[*cfg.adapters.train_overrides,
                                                                            "train.optim.lr=1e-3"]))
     with pytest.raises(SystemExit, match="another recipe or release"):
