@@ -5,12 +5,13 @@
     telelake train adapters --release bench-v1 --category teleqna --ranks 4,8,16,32   # the rank ablation
 
 A category's adapter trains with conf/training/<adapters.recipe>.yaml narrowed to that category (as
-`telelake train --recipe lora --category C`), under <adapters.out>/runs/lora-<C> (or <adapters.runs>/lora-<C>);
-a run that already finished (result.json) is reused, so a rerun only evaluates what is missing (model
-calls come from the result store). An evaluation-only check of an experiment's adapters on another
-sample or split names that experiment's runs with adapters.runs and a new adapters.out for its report. The zero-shot backbone, each adapter (on its category) and the monolithic adapter
-(on every category) are evaluated on the same seeded items of the seen and unseen splits, and
-eval/adapters.py writes report.md, adapters.json and adapters.png under <adapters.out>.
+`telelake train --recipe lora --category C`), under <adapters.out>/runs/lora-<C> (or
+<adapters.runs>/lora-<C>); a run that already finished (result.json) is reused, so a rerun only
+evaluates what is missing (model calls come from the result store). An evaluation-only check of an
+experiment's adapters on another sample or split names that experiment's runs with adapters.runs and a
+new adapters.out for its report. The zero-shot backbone, each adapter (on its category) and the
+monolithic adapter (on every category) are evaluated on the same seeded items of the seen and unseen
+splits, and eval/adapters.py writes report.md, adapters.json and adapters.png under <adapters.out>.
 """
 from __future__ import annotations
 
