@@ -2,19 +2,21 @@
 
 Every number is read from the per-item Parquet that `eval/mcq.py` wrote for each model
 (<eval>/<model>/mcq_generate.parquet), on the same seeded items for every model. Per category and
-split: the zero-shot backbone, the category's adapter and the monolithic adapter (Pass@1, Maj@k), the
-majority-class baseline, the adapter's gain over zero-shot in points with a paired-bootstrap 95%
-interval and p-value, and whether the issue's goal holds on the unseen split (gain ≥ 10 points and
-above the baseline; "met" alone only when the margin over the baseline is significant). Beside it, the
-adapter against the baseline's constant answer: how often each model names that option, the items one
-gets right and the other wrong, and the paired difference, so a report shows whether an adapter learned
-more than the benchmark's answer-position prior. The rank ablation is a table and a PNG of score and
-adapter size per rank.
+split: the zero-shot backbone, the category's adapter, the monolithic adapter and the category
+adapters merged into one (TIES, DARE), each by Pass@1 and Maj@k; the majority-class baseline; the
+adapter's gain over zero-shot in points with a paired-bootstrap 95% interval and p-value; and whether
+the issue's goal holds on the unseen split (gain ≥ 10 points and above the baseline; "met" alone only
+when the margin over the baseline is significant). Beside it, the adapter against the baseline's
+constant answer: how often each model names that option, the items one gets right and the other
+wrong, and the paired difference, so a report shows whether an adapter learned more than the
+benchmark's answer-position prior. The rank ablation is a table and a PNG of score and adapter size
+per rank, with each rank's validation loss and training speed, against zero-shot and the majority
+baseline on the same items.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -85,6 +87,8 @@ class CategoryRow:
     p_value: float
     adapter_mb: float | None
     prior: Prior
+    merged: dict[str, Scores] = field(default_factory=dict)
+    """Label (merge_label) → the merged adapter's scores on these items."""
 
     @property
     def goal_met(self) -> bool | None:
@@ -111,6 +115,14 @@ class CategoryRow:
         return f"met, not significantly above the baseline (p {self.prior.p_value:.2f})"
 
 
+MERGE_LABELS = {"linear": "linear merge", "ties": "TIES merge", "dare_linear": "DARE merge",
+                "dare_ties": "DARE-TIES merge"}
+
+
+def merge_label(method: str) -> str:
+    return MERGE_LABELS.get(method, f"{method} merge")
+
+
 def read_items(eval_dir: Path, model: str) -> dict[tuple[str, str], dict[str, dict]]:
     """(category, split) → item_id → the item's row, of one model's MCQ evaluation."""
     path = eval_dir / safe_name(model) / "mcq_generate.parquet"
@@ -128,10 +140,13 @@ def _scores(rows: list[dict]) -> Scores:
 
 
 def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], monolithic: str | None,
-                  sizes: dict[str, int], *, resamples: int = 1000) -> list[CategoryRow]:
+                  sizes: dict[str, int], *, merged: dict[str, str] | None = None,
+                  resamples: int = 1000) -> list[CategoryRow]:
     """One row per (category, split) evaluated for the category's adapter; `adapters`: category →
-    model name, `sizes`: category → adapter bytes."""
+    model name, `sizes`: category → adapter bytes, `merged`: label → model name of each merged adapter,
+    which, like the monolithic one, is scored on every category."""
     zero, mono = read_items(eval_dir, zero_shot), read_items(eval_dir, monolithic) if monolithic else None
+    merges = {label: read_items(eval_dir, name) for label, name in (merged or {}).items()}
     rows = []
     for category, name in sorted(adapters.items()):
         mine = read_items(eval_dir, name)
@@ -145,7 +160,9 @@ def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], mono
                                  f"{missing[0]}): evaluate every model on the same seeded items")
             a = [items[i] for i in ids]
             z = [zero[(cat, split)][i] for i in ids]
-            m = [mono[(cat, split)][i] for i in ids] if mono and all(i in mono.get((cat, split), {}) for i in ids) else None
+            m = _same_items(mono, cat, split, ids)
+            merged_scores = {label: _scores(x) for label, got in merges.items()
+                             if (x := _same_items(got, cat, split, ids)) is not None}
             c = bootstrap.paired([float(r["pass_at_1"]) for r in z], [float(r["pass_at_1"]) for r in a],
                                  resamples=resamples, seed=7)
             answers = [r["answer"] for r in a]
@@ -154,8 +171,14 @@ def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], mono
                 zero_shot=_scores(z), adapter=_scores(a), monolithic=_scores(m) if m else None,
                 gain_points=100 * c.diff.mean, gain_low=100 * c.diff.low, gain_high=100 * c.diff.high,
                 p_value=c.p_value, adapter_mb=sizes[category] / 1e6 if category in sizes else None,
-                prior=prior(answers, z, a, resamples=resamples)))
+                prior=prior(answers, z, a, resamples=resamples), merged=merged_scores))
     return rows
+
+
+def _same_items(results: dict | None, category: str, split: str, ids: list[str]) -> list[dict] | None:
+    """Another model's rows of exactly these items, or None when it did not answer all of them."""
+    got = (results or {}).get((category, split), {})
+    return [got[i] for i in ids] if results and all(i in got for i in ids) else None
 
 
 def _pct(x: float | None) -> str:
@@ -165,16 +188,20 @@ def _pct(x: float | None) -> str:
 def write_report(out: Path, rows: list[CategoryRow], *, k: int, title: str, notes: list[str]) -> Path:
     """report.md, adapters.json and adapters.png under `out`."""
     out.mkdir(parents=True, exist_ok=True)
+    merged = list(dict.fromkeys(label for r in rows for label in r.merged))
     head = (f"| category | split | items | majority baseline | zero-shot Pass@1 | adapter Pass@1 | gain (95% CI) | p "
-            f"| zero-shot Maj@{k} | adapter Maj@{k} | monolithic Pass@1 | monolithic Maj@{k} | adapter MB | goal |")
-    lines = [f"# {title}", "", *notes, "", head, "|" + "---|" * 3 + "---:|" * 11]
+            f"| zero-shot Maj@{k} | adapter Maj@{k} | monolithic Pass@1 | monolithic Maj@{k} | "
+            + "".join(f"{label} Pass@1 | {label} Maj@{k} | " for label in merged) + "adapter MB | goal |")
+    lines = [f"# {title}", "", *notes, "", head, "|" + "---|" * 3 + "---:|" * (11 + 2 * len(merged))]
     for r in rows:
+        cells = "".join(f"{_pct(r.merged[x].pass_at_1)} | {_pct(r.merged[x].maj_at_k)} | " if x in r.merged
+                        else "– | – | " for x in merged)
         lines.append(
             f"| {r.category} | {SPLIT_NAMES.get(r.split, r.split)} | {r.items} | {_pct(r.baseline)} | "
             f"{_pct(r.zero_shot.pass_at_1)} | {_pct(r.adapter.pass_at_1)} | {r.gain_points:+.1f} "
             f"({r.gain_low:+.1f}, {r.gain_high:+.1f}) | {r.p_value:.3f} | {_pct(r.zero_shot.maj_at_k)} | "
             f"{_pct(r.adapter.maj_at_k)} | {_pct(r.monolithic.pass_at_1) if r.monolithic else '–'} | "
-            f"{_pct(r.monolithic.maj_at_k) if r.monolithic else '–'} | "
+            f"{_pct(r.monolithic.maj_at_k) if r.monolithic else '–'} | {cells}"
             f"{'' if r.adapter_mb is None else f'{r.adapter_mb:.2f}'} | {r.goal_text} |")
     lines += ["", f"Scores in %. Gain: adapter − zero-shot Pass@1 in points, paired bootstrap over the same items "
               f"(1,000 resamples). Goal (unseen): gain ≥ {GOAL_POINTS:g} points and adapter above the majority "
@@ -211,7 +238,9 @@ def _bars(path: Path, rows: list[CategoryRow], k: int) -> Path:
     for ax, metric, label in ((axes[0], "pass_at_1", "Pass@1"), (axes[1], "maj_at_k", f"Maj@{k}")):
         series = [("zero-shot", [getattr(r.zero_shot, metric) for r in rows]),
                   ("adapter", [getattr(r.adapter, metric) for r in rows]),
-                  ("monolithic", [getattr(r.monolithic, metric) if r.monolithic else None for r in rows])]
+                  ("monolithic", [getattr(r.monolithic, metric) if r.monolithic else None for r in rows]),
+                  *((label, [getattr(r.merged[label], metric) if label in r.merged else None for r in rows])
+                    for label in dict.fromkeys(x for r in rows for x in r.merged))]
         series = [(n, v) for n, v in series if any(y is not None for y in v)]
         w = 0.8 / (len(series) + 1)
         for i, (name, vals) in enumerate(series):
@@ -227,53 +256,112 @@ def _bars(path: Path, rows: list[CategoryRow], k: int) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class RankRun:
+    """What the rank ablation knows of one rank's training run."""
+    name: str
+    """The model's name in the evaluation."""
+    alpha: float
+    adapter_bytes: int
+    trainable_params: int
+    best_step: int | None = None
+    best_val: float | None = None
+    tokens_per_s: float | None = None
+
+
 @dataclass
 class RankRow:
     rank: int
     alpha: float
     adapter_mb: float
     trainable_params: int
+    best_step: int | None
+    best_val: float | None
+    """Validation loss of the adapter kept (the best step)."""
+    tokens_per_s: float | None
+    """Median training tokens/s."""
     items: int
     pass_at_1: float
     maj_at_k: float | None
+    baseline: float
+    """Majority-class baseline of the same items."""
+    zero_shot: Scores
+    gain_points: float
+    """(adapter − zero-shot) Pass@1 in points, paired bootstrap 95% interval and p-value."""
+    gain_low: float
+    gain_high: float
+    p_value: float
+    prior: Prior
 
 
-def rank_rows(eval_dir: Path, runs: dict[int, dict], category: str, split: str) -> list[RankRow]:
-    """`runs`: rank → {name, alpha, adapter_bytes, trainable_params}."""
+def rank_rows(eval_dir: Path, zero_shot: str, runs: dict[int, RankRun], category: str, split: str, *,
+              resamples: int = 1000) -> list[RankRow]:
+    """One row per rank, each against the zero-shot backbone and the majority baseline on the same items."""
+    zero = read_items(eval_dir, zero_shot).get((category, split), {})
     rows = []
     for r, info in sorted(runs.items()):
-        items = list(read_items(eval_dir, info["name"]).get((category, split), {}).values())
+        items = read_items(eval_dir, info.name).get((category, split), {})
         if not items:
             raise ValueError(f"rank {r}: no MCQ results for {category}/{split}")
-        s = _scores(items)
-        rows.append(RankRow(r, info["alpha"], info["adapter_bytes"] / 1e6, info["trainable_params"], len(items),
-                            s.pass_at_1, s.maj_at_k))
+        ids = sorted(items)
+        missing = [i for i in ids if i not in zero]
+        if missing:
+            raise ValueError(f"{zero_shot} was not evaluated on {len(missing)} of {category}/{split}'s items (e.g. "
+                             f"{missing[0]}): evaluate every model on the same seeded items")
+        a, z = [items[i] for i in ids], [zero[i] for i in ids]
+        s = _scores(a)
+        c = bootstrap.paired([float(x["pass_at_1"]) for x in z], [float(x["pass_at_1"]) for x in a],
+                             resamples=resamples, seed=7)
+        answers = [x["answer"] for x in a]
+        rows.append(RankRow(r, info.alpha, info.adapter_bytes / 1e6, info.trainable_params, info.best_step,
+                            info.best_val, info.tokens_per_s, len(ids), s.pass_at_1, s.maj_at_k,
+                            majority_baseline(answers), _scores(z), 100 * c.diff.mean, 100 * c.diff.low,
+                            100 * c.diff.high, c.p_value, prior(answers, z, a, resamples=resamples)))
     return rows
 
 
 def write_rank_report(out: Path, rows: list[RankRow], *, category: str, split: str, k: int, notes: list[str]) -> Path:
+    """rank_ablation.md, .json and .png under `out`: per rank the adapter's size, validation loss, speed and
+    scores, beside the zero-shot backbone and the majority baseline of the same items."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     out.mkdir(parents=True, exist_ok=True)
+    ref = rows[0]
     lines = [f"# LoRA rank ablation on {category} ({SPLIT_NAMES.get(split, split)} split)", "", *notes, "",
-             f"| rank | alpha | adapter MB | trainable parameters | items | Pass@1 | Maj@{k} |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+             f"On these {ref.items} items the zero-shot backbone scores {_pct(ref.zero_shot.pass_at_1)} Pass@1 and "
+             f"{_pct(ref.zero_shot.maj_at_k)} Maj@{k}; the majority baseline (option {ref.prior.option + 1} on every "
+             f"item) scores {_pct(ref.baseline)}.", "",
+             f"| rank | alpha | adapter MB | trainable parameters | best val loss (step) | train tokens/s | Pass@1 "
+             f"| Maj@{k} | − zero-shot (95% CI) | p | − baseline (95% CI) | p |",
+             "|" + "---:|" * 12]
     for r in rows:
-        lines.append(f"| {r.rank} | {r.alpha:g} | {r.adapter_mb:.2f} | {r.trainable_params:,} | {r.items} | "
-                     f"{_pct(r.pass_at_1)} | {_pct(r.maj_at_k)} |")
-    lines += ["", "![rank ablation](rank_ablation.png)"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    xs = [str(r.rank) for r in rows]
-    ax.bar(xs, [100 * (r.maj_at_k if r.maj_at_k is not None else r.pass_at_1) for r in rows], color="tab:blue")
+        val = "–" if r.best_val is None else f"{r.best_val:.4f} ({r.best_step})"
+        speed = "–" if r.tokens_per_s is None else f"{r.tokens_per_s:,.0f}"
+        b = r.prior
+        lines.append(f"| {r.rank} | {r.alpha:g} | {r.adapter_mb:.2f} | {r.trainable_params:,} | {val} | {speed} | "
+                     f"{_pct(r.pass_at_1)} | {_pct(r.maj_at_k)} | {r.gain_points:+.1f} ({r.gain_low:+.1f}, "
+                     f"{r.gain_high:+.1f}) | {r.p_value:.3f} | {b.diff_points:+.1f} ({b.diff_low:+.1f}, "
+                     f"{b.diff_high:+.1f}) | {b.p_value:.3f} |")
+    lines += ["", "Scores in %; differences in points, paired bootstrap over the same items (1,000 resamples). "
+              "Adapter file: safetensors as saved.", "", "![rank ablation](rank_ablation.png)"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [100 * r.pass_at_1 for r in rows], 0.4, label="Pass@1", color="tab:blue")
+    ax.bar(x + 0.2, [100 * (r.maj_at_k or 0) for r in rows], 0.4, label=f"Maj@{k}", color="tab:cyan")
+    ax.axhline(100 * ref.baseline, color="grey", ls="--", lw=1, label="majority baseline")
+    ax.axhline(100 * ref.zero_shot.pass_at_1, color="black", ls=":", lw=1, label="zero-shot Pass@1")
+    ax.set_xticks(x, [str(r.rank) for r in rows])
     ax.set_xlabel("LoRA rank")
-    ax.set_ylabel(f"Maj@{k} (%)" if rows and rows[0].maj_at_k is not None else "Pass@1 (%)", color="tab:blue")
+    ax.set_ylabel("%")
+    ax.legend(fontsize=8, loc="lower left")
     twin = ax.twinx()
-    twin.plot(xs, [r.adapter_mb for r in rows], "o-", color="tab:red")
+    twin.plot(x, [r.adapter_mb for r in rows], "o-", color="tab:red")
     twin.set_ylabel("adapter file (MB)", color="tab:red")
-    ax.set_title(f"{category}: score and adapter size per rank")
+    ax.set_title(f"{category}, {SPLIT_NAMES.get(split, split)} split: score and adapter size per rank")
     fig.tight_layout()
     fig.savefig(out / "rank_ablation.png", dpi=110)
     plt.close(fig)

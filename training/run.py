@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,19 @@ def ended_note(result: dict) -> str:
         return ""
     what = "stopped on " + by if by.startswith("request") else by
     return f"{what} at step {step} of {planned}" if step and planned else what
+
+
+def run_figures(run_dir: Path, best_step: int | None) -> tuple[float | None, float | None]:
+    """A run's validation loss at `best_step` (else its lowest) and its median training tokens/s over the
+    steps after the first, which pays for warm-up, from its metrics.jsonl; None where nothing was recorded."""
+    from training.plots import read_metrics
+
+    rows = read_metrics(Path(run_dir) / "metrics.jsonl")
+    val = [r for r in rows if r.get("val_loss") is not None]
+    at_best = [r["val_loss"] for r in val if r["step"] == best_step]
+    speeds = [r["tokens_per_s"] for r in rows[1:] or rows if r.get("tokens_per_s")]
+    return (at_best[-1] if at_best else min((r["val_loss"] for r in val), default=None),
+            statistics.median(speeds) if speeds else None)
 
 
 def run_name(spec: TrainSpec, release: str, category: str | None = None) -> str:

@@ -81,3 +81,47 @@ def test_the_report_shows_the_comparison_with_the_constant_answer(tmp_path):
     assert "| srsranbench | unseen | option 1 | 20.0 | 60.0 | 3 | 1 | +20.0 (" in text
     [stored] = json.loads((tmp_path / "out" / "adapters.json").read_text())
     assert stored["prior"]["option"] == 0 and stored["prior"]["wins"] == 3 and stored["goal_met"] is True
+
+
+def test_the_rank_table_sets_each_rank_against_zero_shot_and_the_baseline_on_the_same_items(tmp_path):
+    _write(tmp_path / "eval", "zero-shot", [0, None, None, 2, 0, None, 3, 1, None, 2])  # 3 of 10
+    _write(tmp_path / "eval", "lora-r4", [0] * 10)  # the prior: 7 of 10
+    _write(tmp_path / "eval", "lora-r16", [0, 0, 0, 0, 0, 0, 1, 1, 1, 1])  # 9 of 10
+    runs = {16: adapters.RankRun("lora-r16", 32.0, 19_593_064, 4_884_480, best_step=24, best_val=0.0712,
+                                 tokens_per_s=141.5),
+            4: adapters.RankRun("lora-r4", 8.0, 4_912_000, 1_221_120)}
+    rows = adapters.rank_rows(tmp_path / "eval", "zero-shot", runs, "srsranbench", "test", resamples=300)
+    assert [r.rank for r in rows] == [4, 16]
+    r4, r16 = rows
+    assert (r4.pass_at_1, r4.baseline, r4.gain_points, r4.prior.diff_points) == (0.7, 0.7, pytest.approx(40.0), 0.0)
+    assert r16.pass_at_1 == pytest.approx(0.9) and r16.gain_points == pytest.approx(60.0)
+    assert (r16.prior.wins, r16.prior.losses) == (3, 1) and r16.prior.diff_points == pytest.approx(20.0)
+    path = adapters.write_rank_report(tmp_path / "out", rows, category="srsranbench", split="test", k=4, notes=[])
+    text = path.read_text()
+    assert "zero-shot backbone scores 30.0 Pass@1" in text and "(option 1 on every item) scores 70.0" in text
+    assert "| 4 | 8 | 4.91 | 1,221,120 | – | – | 70.0 | – | +40.0 (" in text
+    assert "| 16 | 32 | 19.59 | 4,884,480 | 0.0712 (24) | 142 | 90.0 | – | +60.0 (" in text
+    assert (tmp_path / "out" / "rank_ablation.png").is_file()
+    stored = json.loads((tmp_path / "out" / "rank_ablation.json").read_text())
+    assert [s["rank"] for s in stored] == [4, 16] and stored[1]["prior"]["wins"] == 3
+    _write(tmp_path / "other", "lora-r8", [0] * 10)
+    _write(tmp_path / "other", "zero-shot", [0] * 5, answers=ANSWERS[:5])  # on half the items only
+    with pytest.raises(ValueError, match="zero-shot was not evaluated on 5 of srsranbench/test"):
+        adapters.rank_rows(tmp_path / "other", "zero-shot", {8: adapters.RankRun("lora-r8", 16.0, 1, 1)},
+                           "srsranbench", "test")
+
+
+def test_merged_adapters_are_scored_on_the_same_items_beside_the_others(tmp_path):
+    _write(tmp_path / "eval", "zero-shot", [None] * 10)
+    _write(tmp_path / "eval", "lora-srsranbench", [0] * 10)  # 7 of 10
+    _write(tmp_path / "eval", "merged-ties", [0, 0, 0, 0, 0, 2, 2, 1, 1, 1])  # 8 of 10
+    _write(tmp_path / "eval", "merged-dare_ties", [0] * 4, answers=ANSWERS[:4])  # not all of the items
+    [row] = adapters.category_rows(tmp_path / "eval", "zero-shot", {"srsranbench": "lora-srsranbench"}, None,
+                                   {"srsranbench": 19_593_064}, resamples=200,
+                                   merged={"TIES merge": "merged-ties", "DARE-TIES merge": "merged-dare_ties"})
+    assert list(row.merged) == ["TIES merge"] and row.merged["TIES merge"].pass_at_1 == pytest.approx(0.8)
+    text = adapters.write_report(tmp_path / "out", [row], k=4, title="t", notes=[]).read_text()
+    assert "| monolithic Maj@4 | TIES merge Pass@1 | TIES merge Maj@4 | adapter MB |" in text
+    assert "| – | – | 80.0 | – | 19.59 |" in text
+    [stored] = json.loads((tmp_path / "out" / "adapters.json").read_text())
+    assert stored["merged"] == {"TIES merge": {"pass_at_1": 0.8, "maj_at_k": None}}

@@ -1,9 +1,11 @@
 """`telelake train adapters` end to end on a tiny backbone and a real release: one adapter per benchmark
-category and the monolithic one trained, evaluated against zero-shot on the same seen/unseen items,
-the report written from the per-item results; a rerun reuses the runs; the rank ablation writes its
-table and PNG with adapter sizes growing with the rank."""
+category and the monolithic one trained, the category adapters merged (TIES, DARE-TIES), all evaluated
+against zero-shot on the same seen/unseen items, the report written from the per-item results; a rerun
+reuses the runs and merges; the rank ablation writes its table and PNG with adapter sizes growing with
+the rank, each rank's validation loss and speed, beside zero-shot on the same items."""
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +85,11 @@ def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_
         assert r["monolithic"] is not None and r["adapter_mb"] > 0
         assert r["goal_met"] is None if r["split"] == "train" else r["goal_met"] in (True, False)
         assert r["gain_points"] == pytest.approx(100 * (r["adapter"]["pass_at_1"] - r["zero_shot"]["pass_at_1"]))
+    for method, label in (("ties", "TIES merge"), ("dare_ties", "DARE-TIES merge")):  # merged, scored everywhere
+        made = json.loads((tmp_path / "exp" / "merged" / method / "merge.json").read_text())
+        assert made["method"] == method and [Path(a).parts[-4] for a in made["adapters"]] == [
+            f"lora-{c}" for c in CATEGORIES]
+        assert all(set(r["merged"][label]) == {"pass_at_1", "maj_at_k"} for r in rows)
     routing = json.loads((tmp_path / "exp" / "router.json").read_text())
     assert routing["categories"] == list(CATEGORIES) and routing["train_items"] == 6 and routing["test_items"] == 4
     text = report.read_text()
@@ -96,8 +103,12 @@ def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_
             f"gold.instructions:mcq_answering/{c}"]
         assert manifest["shards"]["splits"]["train"]["entries"] == 3
     stamp = (tmp_path / "exp" / "runs" / "lora-teleqna" / "result.json").stat().st_mtime
-    run(cfg, "b1")  # a rerun reuses every run and re-reads the stored model calls
+    merged_stamp = (tmp_path / "exp" / "merged" / "ties" / "adapter_model.safetensors").stat().st_mtime
+    run(cfg, "b1")  # a rerun reuses every run and merge, and re-reads the stored model calls
     assert (tmp_path / "exp" / "runs" / "lora-teleqna" / "result.json").stat().st_mtime == stamp
+    assert (tmp_path / "exp" / "merged" / "ties" / "adapter_model.safetensors").stat().st_mtime == merged_stamp
+    with pytest.raises(SystemExit, match="merged from other adapters or with another spec"):
+        run(replace(cfg, adapters=replace(cfg.adapters, merge_density=0.5)), "b1")
     check = replace(cfg, adapters=replace(cfg.adapters, out=str(tmp_path / "check"), runs=str(tmp_path / "exp" / "runs"),
                                           categories=["teleqna"], monolithic=False,
                                           eval=replace(cfg.adapters.eval, splits=["test"])))
@@ -118,7 +129,11 @@ def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_
     assert ranks[0]["adapter_mb"] < ranks[1]["adapter_mb"] and ranks[0]["trainable_params"] * 4 == ranks[1][
         "trainable_params"]
     assert all(r["items"] == 2 for r in ranks) and (tmp_path / "exp" / "rank_ablation.png").is_file()
-    assert "| 8 | 16 |" in table.read_text()
+    for r in ranks:  # from each run's metrics.jsonl, and against zero-shot on the same items
+        assert r["best_step"] >= 1 and r["best_val"] > 0 and r["tokens_per_s"] > 0
+        assert r["zero_shot"] == next(x["zero_shot"] for x in rows if (x["category"], x["split"]) == (
+            "teleqna", "test"))
+    assert "| 8 | 16 |" in table.read_text() and "the zero-shot backbone scores" in table.read_text()
 
 
 @pytest.mark.slow  # six tiny training runs and eight models evaluated: an experiment's orchestration
