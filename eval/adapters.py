@@ -153,13 +153,7 @@ def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], mono
         for (cat, split), items in sorted(mine.items(), key=lambda kv: (kv[0][0], kv[0][1] != "train")):
             if cat != category:
                 continue
-            ids = sorted(items)
-            missing = [i for i in ids if i not in zero.get((cat, split), {})]
-            if missing:
-                raise ValueError(f"{zero_shot} was not evaluated on {len(missing)} of {category}/{split}'s items (e.g. "
-                                 f"{missing[0]}): evaluate every model on the same seeded items")
-            a = [items[i] for i in ids]
-            z = [zero[(cat, split)][i] for i in ids]
+            ids, a, z = _aligned(items, zero.get((cat, split), {}), zero_shot, cat, split)
             m = _same_items(mono, cat, split, ids)
             merged_scores = {label: _scores(x) for label, got in merges.items()
                              if (x := _same_items(got, cat, split, ids)) is not None}
@@ -173,6 +167,17 @@ def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], mono
                 p_value=c.p_value, adapter_mb=sizes[category] / 1e6 if category in sizes else None,
                 prior=prior(answers, z, a, resamples=resamples), merged=merged_scores))
     return rows
+
+
+def _aligned(items: dict[str, dict], zero: dict[str, dict], zero_shot: str, category: str,
+             split: str) -> tuple[list[str], list[dict], list[dict]]:
+    """The item ids in order, and the model's and zero-shot's rows of them; zero-shot must have answered all."""
+    ids = sorted(items)
+    missing = [i for i in ids if i not in zero]
+    if missing:
+        raise ValueError(f"{zero_shot} was not evaluated on {len(missing)} of {category}/{split}'s items (e.g. "
+                         f"{missing[0]}): evaluate every model on the same seeded items")
+    return ids, [items[i] for i in ids], [zero[i] for i in ids]
 
 
 def _same_items(results: dict | None, category: str, split: str, ids: list[str]) -> list[dict] | None:
@@ -303,12 +308,7 @@ def rank_rows(eval_dir: Path, zero_shot: str, runs: dict[int, RankRun], category
         items = read_items(eval_dir, info.name).get((category, split), {})
         if not items:
             raise ValueError(f"rank {r}: no MCQ results for {category}/{split}")
-        ids = sorted(items)
-        missing = [i for i in ids if i not in zero]
-        if missing:
-            raise ValueError(f"{zero_shot} was not evaluated on {len(missing)} of {category}/{split}'s items (e.g. "
-                             f"{missing[0]}): evaluate every model on the same seeded items")
-        a, z = [items[i] for i in ids], [zero[i] for i in ids]
+        ids, a, z = _aligned(items, zero, zero_shot, category, split)
         s = _scores(a)
         c = bootstrap.paired([float(x["pass_at_1"]) for x in z], [float(x["pass_at_1"]) for x in a],
                              resamples=resamples, seed=7)

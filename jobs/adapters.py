@@ -119,9 +119,13 @@ def merge_trained(cfg: AdaptersJobConfig, trained: dict[str, Trained], console: 
     method → merge.json's content. A merge made before from the same adapters and spec is reused."""
     import json
 
-    from training.merge import MergeSpec, merge_adapters
+    from training.merge import METHODS, MergeSpec, merge_adapters
 
     a = cfg.adapters
+    unknown = [m for m in a.merges if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"telelake: adapters.merges names {', '.join(unknown)}; the merge methods are "
+                         f"{', '.join(METHODS)}")
     folders = [t.adapter for _, t in sorted(trained.items())]
     out = {}
     for method in a.merges:

@@ -109,6 +109,8 @@ def test_adapters_are_trained_per_category_and_reported_against_zero_shot(bench_
     assert (tmp_path / "exp" / "merged" / "ties" / "adapter_model.safetensors").stat().st_mtime == merged_stamp
     with pytest.raises(SystemExit, match="merged from other adapters or with another spec"):
         run(replace(cfg, adapters=replace(cfg.adapters, merge_density=0.5)), "b1")
+    with pytest.raises(SystemExit, match="adapters.merges names tie; the merge methods are linear, ties"):
+        run(replace(cfg, adapters=replace(cfg.adapters, merges=["tie"])), "b1")
     check = replace(cfg, adapters=replace(cfg.adapters, out=str(tmp_path / "check"), runs=str(tmp_path / "exp" / "runs"),
                                           categories=["teleqna"], monolithic=False,
                                           eval=replace(cfg.adapters.eval, splits=["test"])))
