@@ -6,12 +6,13 @@ split: the zero-shot backbone, the category's adapter, the monolithic adapter an
 adapters merged into one (TIES, DARE), each by Pass@1 and Maj@k; the majority-class baseline; the
 adapter's gain over zero-shot in points with a paired-bootstrap 95% interval and p-value; and whether
 the issue's goal holds on the unseen split (gain ≥ 10 points and above the baseline; "met" alone only
-when the margin over the baseline is significant). Beside it, the adapter against the baseline's
-constant answer: how often each model names that option, the items one gets right and the other
-wrong, and the paired difference, so a report shows whether an adapter learned more than the
-benchmark's answer-position prior. The rank ablation is a table and a PNG of score and adapter size
-per rank, with each rank's validation loss and training speed, against zero-shot and the majority
-baseline on the same items.
+when the margin over the baseline is significant). Beside it, each adapter (the category's, the
+monolithic one, each merge) against the baseline's constant answer: how often each model names that
+option, the items one gets right and the other wrong, and the paired difference, so a report shows
+whether an adapter learned more than the benchmark's answer-position prior, or carries another
+category's. The rank ablation is a table and a PNG of score and adapter size per rank, with each
+rank's validation loss and training speed, against zero-shot and the majority baseline on the same
+items.
 """
 from __future__ import annotations
 
@@ -38,12 +39,13 @@ class Scores:
 
 @dataclass
 class Prior:
-    """The adapter against the majority-class baseline, which answers `option` on every item."""
+    """An adapter against the majority-class baseline, which answers `option` on every item."""
     option: int
     """0-based; the most common correct option of the scored items."""
     zero_shot_picks: float
     """Share of zero-shot's greedy answers that name `option`."""
     adapter_picks: float
+    """Share of the adapter's greedy answers that name `option`."""
     wins: int
     """Items the adapter gets right and the constant gets wrong."""
     losses: int
@@ -89,6 +91,9 @@ class CategoryRow:
     prior: Prior
     merged: dict[str, Scores] = field(default_factory=dict)
     """Label (merge_label) → the merged adapter's scores on these items."""
+    other_priors: dict[str, Prior] = field(default_factory=dict)
+    """'monolithic' and each merge label → that model against the constant answer, as `prior` is the
+    category adapter's: a merged adapter can carry another category's answer-position prior."""
 
     @property
     def goal_met(self) -> bool | None:
@@ -155,8 +160,8 @@ def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], mono
                 continue
             ids, a, z = _aligned(items, zero.get((cat, split), {}), zero_shot, cat, split)
             m = _same_items(mono, cat, split, ids)
-            merged_scores = {label: _scores(x) for label, got in merges.items()
-                             if (x := _same_items(got, cat, split, ids)) is not None}
+            merged_rows = {label: x for label, got in merges.items()
+                           if (x := _same_items(got, cat, split, ids)) is not None}
             c = bootstrap.paired([float(r["pass_at_1"]) for r in z], [float(r["pass_at_1"]) for r in a],
                                  resamples=resamples, seed=7)
             answers = [r["answer"] for r in a]
@@ -165,7 +170,10 @@ def category_rows(eval_dir: Path, zero_shot: str, adapters: dict[str, str], mono
                 zero_shot=_scores(z), adapter=_scores(a), monolithic=_scores(m) if m else None,
                 gain_points=100 * c.diff.mean, gain_low=100 * c.diff.low, gain_high=100 * c.diff.high,
                 p_value=c.p_value, adapter_mb=sizes[category] / 1e6 if category in sizes else None,
-                prior=prior(answers, z, a, resamples=resamples), merged=merged_scores))
+                prior=prior(answers, z, a, resamples=resamples),
+                merged={label: _scores(x) for label, x in merged_rows.items()},
+                other_priors={label: prior(answers, z, x, resamples=resamples)
+                              for label, x in (({"monolithic": m} if m else {}) | merged_rows).items()}))
     return rows
 
 
@@ -212,15 +220,16 @@ def write_report(out: Path, rows: list[CategoryRow], *, k: int, title: str, note
               f"(1,000 resamples). Goal (unseen): gain ≥ {GOAL_POINTS:g} points and adapter above the majority "
               f"baseline; \"met\" alone when the 95% interval of adapter − baseline (below) lies above zero.",
               "", "Against the majority baseline, which gives the same answer to every item:", "",
-              "| category | split | constant answer | zero-shot names it | adapter names it | adapter right, constant "
-              "wrong | constant right, adapter wrong | adapter − baseline (95% CI) | p |", "|---|---|" + "---:|" * 7]
+              "| category | split | model | constant answer | zero-shot names it | model names it | model right, "
+              "constant wrong | constant right, model wrong | model − baseline (95% CI) | p |", "|---|---|---|" + "---:|" * 7]
     for r in rows:
-        b = r.prior
-        lines.append(f"| {r.category} | {SPLIT_NAMES.get(r.split, r.split)} | option {b.option + 1} | "
-                     f"{_pct(b.zero_shot_picks)} | {_pct(b.adapter_picks)} | {b.wins} | {b.losses} | "
-                     f"{b.diff_points:+.1f} ({b.diff_low:+.1f}, {b.diff_high:+.1f}) | {b.p_value:.3f} |")
-    lines += ["", "Shares of greedy answers in %; options numbered from 1. An adapter that only learned the "
-              "answer-position prior names the constant answer on every item and ties the baseline.", "",
+        for model, b in {"adapter": r.prior, **r.other_priors}.items():
+            lines.append(f"| {r.category} | {SPLIT_NAMES.get(r.split, r.split)} | {model} | option {b.option + 1} | "
+                         f"{_pct(b.zero_shot_picks)} | {_pct(b.adapter_picks)} | {b.wins} | {b.losses} | "
+                         f"{b.diff_points:+.1f} ({b.diff_low:+.1f}, {b.diff_high:+.1f}) | {b.p_value:.3f} |")
+    lines += ["", "Shares of greedy answers in %; options numbered from 1. A model that only learned the "
+              "answer-position prior names the constant answer on every item and ties the baseline; a merged or "
+              "monolithic adapter can carry another category's prior instead.", "",
               "![unseen scores](adapters.png)"]
     (out / "adapters.json").write_text(json.dumps([{**asdict(r), "goal_met": r.goal_met,
                                                           "beats_baseline_significantly": r.beats_baseline_significantly}

@@ -78,7 +78,7 @@ def test_the_report_shows_the_comparison_with_the_constant_answer(tmp_path):
     rows = _rows(tmp_path, [0, None, None, 2, 0, None, 3, 1, None, 2], [0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
     path = adapters.write_report(tmp_path / "out", rows, k=4, title="t", notes=[])
     text = path.read_text()
-    assert "| srsranbench | unseen | option 1 | 20.0 | 60.0 | 3 | 1 | +20.0 (" in text
+    assert "| srsranbench | unseen | adapter | option 1 | 20.0 | 60.0 | 3 | 1 | +20.0 (" in text
     [stored] = json.loads((tmp_path / "out" / "adapters.json").read_text())
     assert stored["prior"]["option"] == 0 and stored["prior"]["wins"] == 3 and stored["goal_met"] is True
 
@@ -125,3 +125,27 @@ def test_merged_adapters_are_scored_on_the_same_items_beside_the_others(tmp_path
     assert "| – | – | 80.0 | – | 19.59 |" in text
     [stored] = json.loads((tmp_path / "out" / "adapters.json").read_text())
     assert stored["merged"] == {"TIES merge": {"pass_at_1": 0.8, "maj_at_k": None}}
+
+
+def test_a_merged_adapter_that_carries_another_categorys_prior_shows_against_the_constant(tmp_path):
+    # the category's adapter names option 1 (the constant, 7 of 10); the merge names option 3, which
+    # another category's adapter favoured: it names the constant on 2 items and loses 5 of them
+    _write(tmp_path / "eval", "zero-shot", [None] * 10)
+    _write(tmp_path / "eval", "lora-srsranbench", [0] * 10)
+    _write(tmp_path / "eval", "merged-ties", [0, 0, 2, 2, 2, 2, 2, 1, 2, 2])
+    _write(tmp_path / "eval", "lora-all", [0] * 9 + [1])
+    [row] = adapters.category_rows(tmp_path / "eval", "zero-shot", {"srsranbench": "lora-srsranbench"}, "lora-all",
+                                   {"srsranbench": 19_593_064}, resamples=200, merged={"TIES merge": "merged-ties"})
+    assert list(row.other_priors) == ["monolithic", "TIES merge"]
+    ties = row.other_priors["TIES merge"]
+    assert (ties.option, ties.adapter_picks, ties.wins, ties.losses) == (0, 0.2, 1, 5)
+    assert ties.diff_points == pytest.approx(-40.0) and ties.diff_low <= -40.0 <= ties.diff_high
+    mono = row.other_priors["monolithic"]
+    assert (mono.adapter_picks, mono.wins, mono.losses, mono.diff_points) == (0.9, 1, 0, pytest.approx(10.0))
+    assert row.prior.adapter_picks == 1.0 and row.goal_met is False  # the category adapter's row is unchanged
+    text = adapters.write_report(tmp_path / "out", [row], k=4, title="t", notes=[]).read_text()
+    assert "| srsranbench | unseen | adapter | option 1 | 0.0 | 100.0 | 0 | 0 | +0.0 (" in text
+    assert "| srsranbench | unseen | monolithic | option 1 | 0.0 | 90.0 | 1 | 0 | +10.0 (" in text
+    assert "| srsranbench | unseen | TIES merge | option 1 | 0.0 | 20.0 | 1 | 5 | -40.0 (" in text
+    [stored] = json.loads((tmp_path / "out" / "adapters.json").read_text())
+    assert stored["other_priors"]["TIES merge"]["losses"] == 5
