@@ -221,11 +221,13 @@ def write_report(out: Path, rows: list[CategoryRow], *, k: int, title: str, note
               f"baseline; \"met\" alone when the 95% interval of adapter − baseline (below) lies above zero.",
               "", "Against the majority baseline, which gives the same answer to every item:", "",
               "| category | split | model | constant answer | zero-shot names it | model names it | model right, "
-              "constant wrong | constant right, model wrong | model − baseline (95% CI) | p |", "|---|---|---|" + "---:|" * 7]
+              "constant wrong | constant right, model wrong | model − baseline (95% CI) | p |",
+              "|---|---|---|" + "---:|" * 7]
     for r in rows:
         for model, b in {"adapter": r.prior, **r.other_priors}.items():
-            lines.append(f"| {r.category} | {SPLIT_NAMES.get(r.split, r.split)} | {model} | option {b.option + 1} | "
-                         f"{_pct(b.zero_shot_picks)} | {_pct(b.adapter_picks)} | {b.wins} | {b.losses} | "
+            lines.append(f"| {r.category} | {SPLIT_NAMES.get(r.split, r.split)} | {model} | "
+                         f"option {b.option + 1} | {_pct(b.zero_shot_picks)} | {_pct(b.adapter_picks)} | "
+                         f"{b.wins} | {b.losses} | "
                          f"{b.diff_points:+.1f} ({b.diff_low:+.1f}, {b.diff_high:+.1f}) | {b.p_value:.3f} |")
     lines += ["", "Shares of greedy answers in %; options numbered from 1. A model that only learned the "
               "answer-position prior names the constant answer on every item and ties the baseline; a merged or "
