@@ -7,7 +7,7 @@ Items are TeleQnA questions (`../shared/data/benchmarks/teleqna`, else the demo 
 Tele-Eval-style metrics the question is the Statement and the explanation (or the answer text) the
 reference. Every model call is built by the stages' own request code (`request_row`, the prompts of
 conf/prompts, the defaults of each stage's spec) and executed by the worker's code path
-(`runner._infer`, grouped and batched as a Spark task does), on one process with `--threads` torch
+(`requests.answer`, grouped and batched as a Spark task does), on one process with `--threads` torch
 threads; what Spark adds around it (render, result store, commits) is measured in issue 3
 (docs/BENCHMARKS.md: −1.2% to +9% at 48-192 requests). Timed after a warm-up call of each kind.
 
@@ -59,7 +59,7 @@ class Caller:
 
         from pipelines.llm.backend import BackendConfig, load_backend
         from pipelines.llm.models import ModelSpec, resolve
-        from pipelines.llm.runner import worker_tokenizer
+        from pipelines.llm.requests import worker_tokenizer
 
         torch.set_num_threads(threads)
         self.model = resolve(ModelSpec(), chat=True)
@@ -67,19 +67,19 @@ class Caller:
         self.tok = worker_tokenizer(self.model.path)
 
     def rows(self, task: str, prompt_name: str, params: str, texts: list[str], continuations=None) -> list[dict]:
-        from pipelines.llm.runner import request_row
+        from pipelines.llm.requests import request_row
 
         conts = continuations or [None] * len(texts)
         return [request_row(task, self.model, "bench", prompt_name, params, t, tokenizer=self.tok, continuation=c)
                 for t, c in zip(texts, conts, strict=True)]
 
     def __call__(self, rows: list[dict]) -> tuple[list, float]:
-        from pipelines.llm.runner import _infer
+        from pipelines.llm.requests import answer
 
         self.prompt_tokens = sum(r["prompt_tokens"] or 0 for r in rows) / len(rows)
         self.warm(rows)
         t0 = time.perf_counter()
-        out = _infer(self.backend, rows, "bench", self.model.revision, "bench")
+        out = answer(self.backend, rows, "bench", self.model.revision, "bench")
         seconds = time.perf_counter() - t0
         bad = [r["error"] for r in out if r["error"]]
         if bad:
@@ -87,9 +87,9 @@ class Caller:
         return [json.loads(r["output"]) for r in out], seconds
 
     def warm(self, rows: list[dict]) -> None:
-        from pipelines.llm.runner import _infer
+        from pipelines.llm.requests import answer
 
-        _infer(self.backend, rows[:2], "bench", self.model.revision, "bench")
+        answer(self.backend, rows[:2], "bench", self.model.revision, "bench")
 
 
 def main() -> None:

@@ -38,8 +38,9 @@ from pipelines.spark import SparkConfig, build_session  # noqa: E402
 TELEQNA = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks" / "teleqna" / "TeleQnA.txt"
 
 
-def corpus(mb: float, seed: int = 0) -> list[str]:
-    items = json.loads(TELEQNA.read_text())
+def corpus(mb: float, seed: int = 0, teleqna: Path = TELEQNA) -> list[str]:
+    """About `mb` MB of documents, each 5-50 TeleQnA items (question, options, explanation) as text."""
+    items = json.loads(teleqna.read_text())
     texts = [" ".join([v["question"], *[v[k] for k in sorted(v) if k.startswith("option")], v.get("explanation", "")])
              for v in items.values()]
     rng = np.random.default_rng(seed)
@@ -56,21 +57,35 @@ def corpus(mb: float, seed: int = 0) -> list[str]:
     return docs
 
 
-def release(spark, cfg: lake.LakeConfig, docs: list[str]) -> None:
+def write_rows(spark, cfg: lake.LakeConfig, contract, rows: list[dict], app_id: str) -> None:
+    """Commit `rows` (dicts of the contract's columns) to the contract's table, as batch (app_id, 1)."""
+    from pipelines.lake.spark_types import spark_schema
+
+    table = pa.Table.from_pylist(rows, schema=contract.schema)
+    df = spark.createDataFrame(table.to_pandas(), spark_schema(contract.schema)).repartition(8)
+    lake.write_dataframe(cfg, df, contract, batch=lake.Batch(app_id=app_id, version=1))
+
+
+def write_tele_data(spark, cfg: lake.LakeConfig, docs: list[str], category: str = "web") -> list[str]:
+    """`docs` as gold.tele_data rows of `category` (ids <category>_1, …); returns the ids."""
     from pipelines.gold.layout import dumps, public_metadata
     from pipelines.ingest.parse import utc_now
-    from pipelines.lake.spark_types import spark_schema
-    from pipelines.quality.suites import SuiteRules
-    from pipelines.release.create import ReleaseSpec, create_release
     from schemas import TELE_DATA
 
     now = utc_now()
-    rows = [{"id": f"web_{i}", "category": "web", "content": d, "metadata": dumps(public_metadata("web", title=None, url=f"https://x/{i}", source_id=None, metadata={})),
-             "doc_id": f"{i:032d}", "source": "web", "content_chars": len(d), "tokens": len(d.split()),
-             "lineage": "{}", "assembly": "bench", "assembled_at": now} for i, d in enumerate(docs, start=1)]
-    table = pa.Table.from_pylist(rows, schema=TELE_DATA.schema)
-    df = spark.createDataFrame(table.to_pandas(), spark_schema(TELE_DATA.schema)).repartition(8)
-    lake.write_dataframe(cfg, df, TELE_DATA, batch=lake.Batch(app_id="bench.shards", version=1))
+    meta = dumps(public_metadata(category, title="TeleQnA items", url="https://x/", source_id=None, metadata={}))
+    rows = [{"id": f"{category}_{i}", "category": category, "content": d, "metadata": meta, "doc_id": f"{i:032d}",
+             "source": category, "content_chars": len(d), "tokens": len(d.split()), "lineage": "{}",
+             "assembly": "bench", "assembled_at": now} for i, d in enumerate(docs, start=1)]
+    write_rows(spark, cfg, TELE_DATA, rows, "bench.shards")
+    return [r["id"] for r in rows]
+
+
+def release(spark, cfg: lake.LakeConfig, docs: list[str]) -> None:
+    from pipelines.quality.suites import SuiteRules
+    from pipelines.release.create import ReleaseSpec, create_release
+
+    write_tele_data(spark, cfg, docs)
     rules = SuiteRules(categories=["web"], min_chars=1, max_chars=10_000_000, max_duplicate_rate=1.0)
     create_release(spark, cfg, "bench", ReleaseSpec(optional_tables=[], suites={"gold.tele_data": rules}))
 

@@ -27,12 +27,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from eval.calls import EvalInputError, run_model_requests, safe_name, seeded_sample
+from eval.calls import EvalInputError, ModelCalls, safe_name, seeded_sample
 from eval.subjects import Subject, resolve_subject
 from pipelines import lake
 from pipelines.llm.backend import BackendConfig, SamplingParams
 from pipelines.llm.models import ResolvedModel
-from pipelines.llm.runner import RunSpec, request_row, worker_tokenizer
+from pipelines.llm.requests import RunSpec, request_row, worker_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _norm(number: str) -> str:
     return number.replace(",", "").replace("$", "").rstrip(".").strip()
 
 
-def evaluate(spark, cfg: lake.LakeConfig, spec: GeneralSpec, subjects: list[Subject], out: Path,
+def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: GeneralSpec, subjects: list[Subject], out: Path,
              backend: BackendConfig | None = None) -> list[GeneralSummary]:
     backend = backend or BackendConfig()
     tasks = {t: read_task(t, p, spec) for t, p in spec.files.items()}
@@ -153,7 +153,7 @@ def evaluate(spark, cfg: lake.LakeConfig, spec: GeneralSpec, subjects: list[Subj
     for subject in subjects:
         t0 = time.perf_counter()
         model = resolve_subject(subject, chat=False)
-        rows = _score(spark, cfg, spec, tasks, model, backend)
+        rows = _score(calls, cfg, spec, tasks, model, backend)
         scores, items, failures = {}, {}, {}
         for t in tasks:
             mine = [r for r in rows if r["task"] == t]
@@ -174,7 +174,7 @@ def evaluate(spark, cfg: lake.LakeConfig, spec: GeneralSpec, subjects: list[Subj
     return summaries
 
 
-def _score(spark, cfg, spec: GeneralSpec, tasks: dict[str, list[dict]], model: ResolvedModel,
+def _score(calls: ModelCalls, cfg, spec: GeneralSpec, tasks: dict[str, list[dict]], model: ResolvedModel,
            backend: BackendConfig) -> list[dict]:
     tok = worker_tokenizer(model.path)
     requests, plan = [], []
@@ -204,7 +204,7 @@ def _score(spark, cfg, spec: GeneralSpec, tasks: dict[str, list[dict]], model: R
                 plan.append((task, it, [ask(task, query, e) for e in endings], [len(e) for e in endings]))
             else:
                 plan.append((task, it, [ask(task, gsm8k_prompt(it))], None))
-    results = run_model_requests(spark, cfg, requests, model, VERSION, backend, spec.run)
+    results = calls.run(requests, model, VERSION, backend, spec.run)
     rows = []
     for task, it, keys, norms in plan:
         outs = [results[k] for k in keys]

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eval import bootstrap, textmetrics
-from eval.calls import EvalInputError, run_model_requests, safe_name, seeded_sample
+from eval.calls import EvalInputError, ModelCalls, safe_name, seeded_sample
 from eval.embed import DEFAULT as DEFAULT_EMBEDDER
 from eval.embed import Embedder, embedder_folder
 from eval.metrics import verdict
@@ -38,7 +38,7 @@ from pipelines.config import SHIPPED_CONF
 from pipelines.llm.backend import BackendConfig, SamplingParams
 from pipelines.llm.models import ModelSpec, ResolvedModel, resolve
 from pipelines.llm.prompts import Renderer, load_prompt_set
-from pipelines.llm.runner import RunSpec, request_row, worker_tokenizer
+from pipelines.llm.requests import RunSpec, request_row, worker_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def load_items(cfg: lake.LakeConfig, spec: GenerationSpec) -> list[GenItem]:
     return seeded_sample(items, spec.limit, spec.seed)
 
 
-def evaluate(spark, cfg: lake.LakeConfig, spec: GenerationSpec, subjects: list[Subject], out: Path,
+def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: GenerationSpec, subjects: list[Subject], out: Path,
              backend: BackendConfig | None = None) -> list[GenerationSummary]:
     backend = backend or BackendConfig()
     prompts = load_prompt_set(spec.prompts)
@@ -135,10 +135,10 @@ def evaluate(spark, cfg: lake.LakeConfig, spec: GenerationSpec, subjects: list[S
     for subject in subjects:
         t0 = time.perf_counter()
         model = resolve_subject(subject, chat=spec.chat)
-        predictions = _answers(spark, cfg, spec, prompts.version, items, model, backend)
+        predictions = _answers(calls, cfg, spec, prompts.version, items, model, backend)
         rows = lexical_rows(items, predictions, embedder, bert)
         if judge is not None:
-            _judge_rows(spark, cfg, spec, prompts, items, rows, judge, backend)
+            _judge_rows(calls, cfg, spec, prompts, items, rows, judge, backend)
         summary = summarize(subject.name, model.revision, rows, spec, first_rows)
         summary.seconds = time.perf_counter() - t0
         first_rows = first_rows or rows
@@ -152,7 +152,7 @@ def evaluate(spark, cfg: lake.LakeConfig, spec: GenerationSpec, subjects: list[S
     return summaries
 
 
-def _answers(spark, cfg, spec: GenerationSpec, version: str, items: list[GenItem], model: ResolvedModel,
+def _answers(calls: ModelCalls, cfg, spec: GenerationSpec, version: str, items: list[GenItem], model: ResolvedModel,
              backend: BackendConfig) -> dict[str, tuple[str | None, str | None]]:
     tok = worker_tokenizer(model.path)
     params = SamplingParams(max_tokens=spec.max_new_tokens, temperature=0.0).to_json()
@@ -161,7 +161,7 @@ def _answers(spark, cfg, spec: GenerationSpec, version: str, items: list[GenItem
     for it in items:
         text = renderer.chat(it.prompt) if spec.chat else it.prompt
         rows.append(request_row("generate", model, version, "generation", params, text, tokenizer=tok))
-    results = run_model_requests(spark, cfg, rows, model, version, backend, spec.run)
+    results = calls.run(rows, model, version, backend, spec.run)
     out = {}
     for it, r in zip(items, rows, strict=True):
         value, error = results[r["key"]]
@@ -202,7 +202,7 @@ def lexical_rows(items: list[GenItem], predictions: dict[str, tuple], embedder: 
     return rows
 
 
-def _judge_rows(spark, cfg, spec: GenerationSpec, prompts, items: list[GenItem], rows: list[dict],
+def _judge_rows(calls: ModelCalls, cfg, spec: GenerationSpec, prompts, items: list[GenItem], rows: list[dict],
                 judge: ResolvedModel, backend: BackendConfig) -> None:
     """Fill faithfulness and answer correctness in `rows` from the judge's Yes/No on each statement."""
     tok = worker_tokenizer(judge.path)
@@ -224,7 +224,7 @@ def _judge_rows(spark, cfg, spec: GenerationSpec, prompts, items: list[GenItem],
                             renderer.chat(prompt.fill(**values)), tokenizer=tok)
             requests.append(r)
             asks.append((n, kind, r["key"], prompt))
-    results = run_model_requests(spark, cfg, requests, judge, prompts.version, backend, spec.run)
+    results = calls.run(requests, judge, prompts.version, backend, spec.run)
     votes: dict[tuple[int, str], list[bool]] = {}
     for n, kind, key, prompt in asks:
         value, _ = results[key]

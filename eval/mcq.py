@@ -25,14 +25,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eval import choice
-from eval.calls import EvalInputError, run_model_requests, safe_name, seeded_sample
+from eval.calls import EvalInputError, ModelCalls, safe_name, seeded_sample
 from eval.subjects import Subject, resolve_subject
 from pipelines import lake
 from pipelines.config import SHIPPED_CONF
 from pipelines.llm.backend import BackendConfig, SamplingParams
 from pipelines.llm.models import ResolvedModel
 from pipelines.llm.prompts import Renderer, load_prompt_set
-from pipelines.llm.runner import RunSpec, request_row, worker_tokenizer
+from pipelines.llm.requests import RunSpec, request_row, worker_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def render(template, item: McqItem) -> str:
     return template.fill(question=item.question, options=options)
 
 
-def evaluate(spark, cfg: lake.LakeConfig, spec: McqSpec, subjects: list[Subject], out: Path,
+def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: McqSpec, subjects: list[Subject], out: Path,
              backend: BackendConfig | None = None) -> list[McqSummary]:
     backend = backend or BackendConfig()
     prompts = load_prompt_set(spec.prompts)
@@ -151,7 +151,7 @@ def evaluate(spark, cfg: lake.LakeConfig, spec: McqSpec, subjects: list[Subject]
     for subject in subjects:
         t0 = time.perf_counter()
         model = resolve_subject(subject, chat=spec.chat)
-        rows = _predict(spark, cfg, spec, prompts.version, prompt, items, model, backend)
+        rows = _predict(calls, cfg, spec, prompts.version, prompt, items, model, backend)
         table = pa.Table.from_pylist(rows, schema=ITEM_SCHEMA)
         summary = McqSummary(model=subject.name, revision=model.revision, mode=spec.mode,
                              k=spec.k if spec.mode == "generate" else 0, groups=group_scores(rows, spec),
@@ -169,7 +169,7 @@ def evaluate(spark, cfg: lake.LakeConfig, spec: McqSpec, subjects: list[Subject]
     return summaries
 
 
-def _predict(spark, cfg, spec: McqSpec, version: str, prompt, items: list[McqItem], model: ResolvedModel,
+def _predict(calls: ModelCalls, cfg, spec: McqSpec, version: str, prompt, items: list[McqItem], model: ResolvedModel,
              backend: BackendConfig) -> list[dict]:
     tok = worker_tokenizer(model.path)
 
@@ -199,7 +199,7 @@ def _predict(spark, cfg, spec: McqSpec, version: str, prompt, items: list[McqIte
                                 continuation=f" {i + 1}. {c}")
                 requests.append(r)
                 keys[it.item_id][i] = r["key"]
-    results = run_model_requests(spark, cfg, requests, model, version, backend, spec.run)
+    results = calls.run(requests, model, version, backend, spec.run)
     rows = []
     for it in items:
         k = keys[it.item_id]

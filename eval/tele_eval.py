@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eval import metrics
-from eval.calls import EvalInputError, run_model_requests, safe_name, seeded_sample
+from eval.calls import EvalInputError, ModelCalls, safe_name, seeded_sample
 from eval.embed import DEFAULT as DEFAULT_EMBEDDER
 from eval.embed import Embedder
 from eval.subjects import Subject, resolve_subject
@@ -34,7 +34,7 @@ from pipelines.config import SHIPPED_CONF
 from pipelines.llm.backend import BackendConfig, SamplingParams
 from pipelines.llm.models import ModelSpec, ResolvedModel, resolve
 from pipelines.llm.prompts import PromptSet, Renderer, load_prompt_set
-from pipelines.llm.runner import RunSpec, request_row, worker_tokenizer
+from pipelines.llm.requests import RunSpec, request_row, worker_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def load_items(cfg: lake.LakeConfig, spec: TeleEvalSpec) -> list[Item]:
     return seeded_sample(items, spec.limit, spec.seed)
 
 
-def evaluate(spark, cfg: lake.LakeConfig, spec: TeleEvalSpec, subjects: list[Subject], out: Path,
+def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: TeleEvalSpec, subjects: list[Subject], out: Path,
              backend: BackendConfig | None = None) -> list[Summary]:
     """Evaluate each subject on the same items; writes <out>/<subject>/tele_eval.{parquet,json}."""
     backend = backend or BackendConfig()
@@ -141,8 +141,8 @@ def evaluate(spark, cfg: lake.LakeConfig, spec: TeleEvalSpec, subjects: list[Sub
     for subject in subjects:
         t0 = time.perf_counter()
         model = resolve_subject(subject, cache_dir=spec.judge.cache_dir, chat=spec.chat)
-        answers = _answers(spark, cfg, spec, prompts, items, model, backend)
-        verdicts = _judge(spark, cfg, spec, prompts, items, answers, judge, backend)
+        answers = _answers(calls, cfg, spec, prompts, items, model, backend)
+        verdicts = _judge(calls, cfg, spec, prompts, items, answers, judge, backend)
         table, summary = score(items, answers, verdicts, embedder, spec, model)
         summary.seconds = time.perf_counter() - t0
         folder = out / safe_name(subject.name)
@@ -156,7 +156,7 @@ def evaluate(spark, cfg: lake.LakeConfig, spec: TeleEvalSpec, subjects: list[Sub
     return summaries
 
 
-def _answers(spark, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item], model: ResolvedModel,
+def _answers(calls: ModelCalls, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item], model: ResolvedModel,
              backend: BackendConfig) -> dict[str, dict]:
     """item id → {prediction, logprob, tokens, error}: greedy answers and answer log-likelihoods."""
     tok = worker_tokenizer(model.path)
@@ -172,7 +172,7 @@ def _answers(spark, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Ite
                         continuation=" " + it.ground_truth.strip())
         rows += [g, s]
         keys[it.item_id] = (g["key"], s["key"])
-    results = run_model_requests(spark, cfg, rows, model, prompts.version, backend, spec.run)
+    results = calls.run(rows, model, prompts.version, backend, spec.run)
     out = {}
     for it in items:
         gk, sk = keys[it.item_id]
@@ -185,7 +185,7 @@ def _answers(spark, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Ite
     return out
 
 
-def _judge(spark, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item], answers: dict[str, dict],
+def _judge(calls: ModelCalls, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item], answers: dict[str, dict],
            judge: ResolvedModel, backend: BackendConfig) -> dict[str, tuple]:
     """item id → ((logprob Yes, logprob No), None) or (None, error), for every answered item."""
     tok = worker_tokenizer(judge.path)
@@ -202,7 +202,7 @@ def _judge(spark, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item]
         row = request_row("next_token_logprobs", judge, prompts.version, prompt.name, params, text, tokenizer=tok)
         rows.append(row)
         keys[it.item_id] = row["key"]
-    results = run_model_requests(spark, cfg, rows, judge, prompts.version, backend, spec.run)
+    results = calls.run(rows, judge, prompts.version, backend, spec.run)
     out = {}
     for item, key in keys.items():
         value, error = results[key]

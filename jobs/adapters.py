@@ -146,11 +146,13 @@ def merge_trained(cfg: AdaptersJobConfig, trained: dict[str, Trained], console: 
 
 
 def _mcq(cfg: AdaptersJobConfig, release: str, categories: list[str] | None, splits: list[str], subjects, spark):
+    from eval.calls import LakeCalls
     from eval.mcq import evaluate
 
     e = cfg.adapters.eval
     spec = e.mcq(release, categories, splits)
-    return evaluate(spark, cfg.lake, spec, subjects, Path(cfg.adapters.out) / "eval", cfg.adapters.backend)
+    return evaluate(LakeCalls(spark, cfg.lake), cfg.lake, spec, subjects, Path(cfg.adapters.out) / "eval",
+                    cfg.adapters.backend)
 
 
 def release_categories(cfg: AdaptersJobConfig, release: str) -> list[str]:

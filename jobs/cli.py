@@ -23,6 +23,7 @@
     telelake release create NAME [--conf conf/release.yaml]    # gated, immutable, checksummed
     telelake shards build --release NAME [--tokenizer DIR] [--conf conf/training/cpt.yaml]   # → Arrow IPC shards
     telelake train --recipe cpt|cpt_lora|sft --release NAME [--set train.max_steps=5] [--resume RUN_DIR]
+    telelake train --recipe cpt --shards DIR        # a built shard set: no lake, Spark or delta-rs needed
     telelake train compare RUN_DIR RUN_DIR --out reports/lora_vs_full.png
     telelake train merge ADAPTER ADAPTER [...] --method ties|dare_ties|dare_linear|linear --out DIR
     telelake train student --model embedded:smollm2-135m-instruct --layers 10 --out models/smollm2-10l
@@ -145,6 +146,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("runs", nargs="*", help="compare: run directories; merge: adapter folders")
     tr.add_argument("--recipe", default="cpt", help="conf/training/<recipe>.yaml")
     tr.add_argument("--release", default=None)
+    tr.add_argument("--shards", default=None, metavar="DIR",
+                    help="run: a built shard set's folder instead of --release (a node without the lake or Spark)")
     tr.add_argument("--conf", default=None, help="recipe conf (default conf/training/<recipe>.yaml)")
     tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     tr.add_argument("--category", default=None, help="run: one benchmark category's adapter (all: the monolithic "
@@ -175,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_eval)
 
     rel = sub.add_parser("release", help="gated, immutable releases: create, list, show, diff, verify, export")
-    from jobs.release import add_arguments as release_arguments
+    from jobs.release_args import add_arguments as release_arguments
     release_arguments(rel)
     rel.set_defaults(func=_release)
 
@@ -324,7 +327,7 @@ def _lake(args) -> int:
 def _refusals():
     from pipelines.llm.models import ModelError
     from pipelines.release.store import ReleaseError
-    from pipelines.tokenize.stage import ShardError
+    from pipelines.tokenize.spec import ShardError
     from training.data import ShardReadError
     from training.kd import KDError
 
@@ -381,8 +384,15 @@ def _train(args) -> int:
         print(f"student of {s.source}: layers {s.kept_layers} of {s.source_layers}, {s.parameters:,} parameters "
               f"({100 * s.parameters / s.source_parameters:.0f}% of {s.source_parameters:,}) → {s.folder}")
         return 0
-    if not args.release:
-        raise ValueError("`telelake train` needs --release NAME (telelake release list)")
+    if args.action == "run" and args.shards:
+        if args.release:
+            raise ValueError("`telelake train` takes --release NAME or --shards DIR, not both")
+        where = ["--shards", args.shards]
+    elif not args.release:
+        raise ValueError("`telelake train` needs --release NAME (telelake release list), or --shards DIR (a built "
+                         "shard set)")
+    else:
+        where = ["--release", args.release]
     if args.action == "adapters":
         from jobs import adapters
 
@@ -395,7 +405,7 @@ def _train(args) -> int:
 
         argv = ["--release", args.release] + (["--conf", args.conf] if args.conf else [])
         return _run_refusing(kd_strategies.main, argv, args.overrides)
-    argv = ["--recipe", args.recipe, "--release", args.release] + (["--conf", args.conf] if args.conf else [])
+    argv = ["--recipe", args.recipe, *where] + (["--conf", args.conf] if args.conf else [])
     argv += ["--category", args.category] if args.category else []
     argv += (["--run-name", args.run_name] if args.run_name else []) + (["--resume", args.resume] if args.resume else [])
     return _run_refusing(train.main, argv, args.overrides)

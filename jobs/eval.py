@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -47,6 +48,12 @@ class EvalSection:
     report: list[str] = field(default_factory=lambda: ["tele-eval", "mcq", "general"])
     """What `telelake eval report` runs before writing the table (each served from the result store
     where it ran before)."""
+    results: Literal["auto", "lake", "local"] = "auto"
+    """Where model calls run and their results are kept: lake (Spark tasks, silver.llm_results), local
+    (this process, Parquet files under results_dir: a GPU node without Spark or delta-rs), auto (the lake
+    where pyspark and deltalake are installed, else local)."""
+    results_dir: str | None = None
+    """The local result store's folder; default <out>/_llm_results."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,32 +62,35 @@ class EvalJobConfig(Runtime):
 
 
 def run(cfg: EvalJobConfig, action: str, console: Console | None = None):
+    from eval.calls import model_calls
     from pipelines.spark import build_session
 
     console = console or Console()
-    spark = build_session(cfg.spark, f"telelake-eval-{action}")
+    e = cfg.eval
+    calls = model_calls(e.results, spark_factory=lambda: build_session(cfg.spark, f"telelake-eval-{action}"),
+                        cfg=cfg.lake, folder=e.results_dir or Path(e.out) / "_llm_results")
+    console.print(f"model calls: results in {calls.where}")
     if action != "report":
-        return _run_one(spark, cfg, action, console)
+        return _run_one(calls, cfg, action, console)
     from eval.report import write_report
 
-    e = cfg.eval
     unknown = sorted(set(e.report) - set(ACTIONS[:-1]))
     if unknown:
         raise ValueError(f"eval.report names {unknown}; known: {list(ACTIONS[:-1])}")
-    results = {a: _run_one(spark, cfg, a, console) for a in e.report}
+    results = {a: _run_one(calls, cfg, a, console) for a in e.report}
     path = write_report(Path(e.out), [s.name for s in e.subjects], f"Evaluation of release {e.tele_eval.release}")
     console.print(f"[bold]report[/]: {path}")
     return results
 
 
-def _run_one(spark, cfg: EvalJobConfig, action: str, console: Console):
+def _run_one(calls, cfg: EvalJobConfig, action: str, console: Console):
     e = cfg.eval
     out = Path(e.out)
     t = Table(title=f"{action} on release {e.tele_eval.release}")
     if action == "tele-eval":
         from eval.tele_eval import evaluate
 
-        summaries = evaluate(spark, cfg.lake, e.tele_eval, e.subjects, out, e.backend)
+        summaries = evaluate(calls, cfg.lake, e.tele_eval, e.subjects, out, e.backend)
         for col in ("model", "Ans-PPL", "SemScore", "LLM-Eval", "failures"):
             t.add_column(col, justify="left" if col == "model" else "right")
         for s in summaries:
@@ -89,7 +99,7 @@ def _run_one(spark, cfg: EvalJobConfig, action: str, console: Console):
     elif action == "mcq":
         from eval.mcq import evaluate
 
-        summaries = evaluate(spark, cfg.lake, e.mcq, e.subjects, out, e.backend)
+        summaries = evaluate(calls, cfg.lake, e.mcq, e.subjects, out, e.backend)
         for col in ("model", "category", "split", "items", "Pass@1", f"Maj@{e.mcq.k}", "majority baseline"):
             t.add_column(col, justify="left" if col in ("model", "category", "split") else "right")
         for s in summaries:
@@ -99,7 +109,7 @@ def _run_one(spark, cfg: EvalJobConfig, action: str, console: Console):
     elif action == "general":
         from eval.general import evaluate
 
-        summaries = evaluate(spark, cfg.lake, e.general, e.subjects, out, e.backend)
+        summaries = evaluate(calls, cfg.lake, e.general, e.subjects, out, e.backend)
         tasks = list(e.general.files)
         for col in ("model", *tasks):
             t.add_column(col, justify="left" if col == "model" else "right")
@@ -108,7 +118,7 @@ def _run_one(spark, cfg: EvalJobConfig, action: str, console: Console):
     else:
         from eval.generation import JUDGED, evaluate
 
-        summaries = evaluate(spark, cfg.lake, e.generation, e.subjects, out, e.backend)
+        summaries = evaluate(calls, cfg.lake, e.generation, e.subjects, out, e.backend)
         shown = ("bleu4", "rouge_l", "cosine", "bertscore_f1", *JUDGED)
         for col in ("model", *shown, "sacreBLEU"):
             t.add_column(col, justify="left" if col == "model" else "right")

@@ -95,6 +95,7 @@ class StrategyRow:
 def run(cfg: KDStrategiesJobConfig, release: str, console: Console | None = None) -> Path:
     from eval import bootstrap
     from eval.adapters import read_items
+    from eval.calls import LakeCalls
     from eval.mcq import evaluate
     from eval.subjects import Subject
     from pipelines.llm.models import resolve
@@ -125,7 +126,7 @@ def run(cfg: KDStrategiesJobConfig, release: str, console: Console | None = None
     spec = k.eval.mcq(release, categories)
     eval_dir = Path(k.out) / "eval"
     spark = build_session(cfg.spark, "telelake-kd-strategies")
-    evaluate(spark, cfg.lake, spec, subjects, eval_dir, k.backend)
+    evaluate(LakeCalls(spark, cfg.lake), cfg.lake, spec, subjects, eval_dir, k.backend)
 
     def items(name: str) -> list[dict]:
         groups = read_items(eval_dir, name)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs._common import Runtime, setup_logging
+from jobs.release_args import add_arguments
 from pipelines import config
 from pipelines.release.create import ReleaseRefused, ReleaseSpec, create_release
 from pipelines.release.ops import diff, export, verify
@@ -30,16 +31,6 @@ from pipelines.spark import build_session
 @dataclass(frozen=True, kw_only=True)
 class ReleaseJobConfig(Runtime):
     release: ReleaseSpec = field(default_factory=ReleaseSpec)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["create", "list", "show", "diff", "verify", "export"])
-    p.add_argument("names", nargs="*", help="release name (create, show, verify, export) or two (diff)")
-    p.add_argument("--conf", default=None, help="release conf (default conf/release.yaml when present)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--out", default=None, help="export: output folder (default exports/NAME)")
-    p.add_argument("--format", default="jsonl", choices=["jsonl", "parquet"], help="export format")
-    p.add_argument("--json", action="store_true", help="show/diff: print JSON")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from rich.console import Console
 from jobs._common import load_config
 from jobs.train import TrainJobConfig
 from pipelines.llm.models import resolve
-from pipelines.release.create import code_version
+from pipelines.version import code_version
 from pipelines.spark import build_session
 from pipelines.tokenize.stage import ShardSet, build_shards
 

@@ -6,6 +6,7 @@
     telelake train --recipe lora --category all --release bench-v1         # the monolithic all-category adapter
     telelake train --recipe sft --release tele-data-2026.11 --set train.model.path=runs/cpt-…/checkpoints/step-000800/hf
     telelake train --resume runs/cpt-demo-v1-20261202T101500Z --recipe cpt --release demo-v1
+    telelake train --recipe cpt --shards lake/_telelake/shards/demo-v1/<key>   # a GPU node: no lake, Spark or Delta
     telelake train compare runs/cpt-… runs/cpt_lora-… --out reports/lora_vs_full.png
 
 Several GPUs (one process per GPU; rank 0 builds the shards, the others wait):
@@ -26,7 +27,6 @@ from pathlib import Path
 from rich.console import Console
 
 from jobs._common import Runtime, load_config
-from pipelines.instruct.stage import MCQ_TASK
 from schemas import INSTRUCTIONS
 from training.config import TrainSpec
 from training.run import ended_note, run_name
@@ -40,6 +40,8 @@ class TrainJobConfig(Runtime):
 def for_category(cfg: TrainJobConfig, category: str) -> TrainJobConfig:
     """The recipe narrowed to one benchmark category's MCQ instructions (`all`: every category at once,
     the monolithic baseline). Only instruction (sft-mode) recipes have categories."""
+    from pipelines.instruct.stage import MCQ_TASK
+
     shards = cfg.train.shards
     if shards.mode != "sft":
         raise SystemExit(f"telelake: --category trains on benchmark instructions; recipe {cfg.train.recipe} "
@@ -79,14 +81,16 @@ def train_once(cfg: TrainJobConfig, release: str, name: str, console: Console) -
     return json.loads(done.read_text())
 
 
-def run(cfg: TrainJobConfig, release: str, *, name: str | None = None, resume: str | None = None,
-        console: Console | None = None):
+def run(cfg: TrainJobConfig, release: str | None, *, name: str | None = None, resume: str | None = None,
+        shards: str | None = None, console: Console | None = None):
+    """Train on `release` (its shard set found, or built in Spark), or on the shard set in folder `shards`."""
     from pipelines.spark import build_session
     from training.run import launch
 
     console = console or Console()
     result = launch(cfg.lake, cfg.train, release, spark_factory=lambda: build_session(cfg.spark, "telelake-shards"),
-                    name=name, resume=resume, console=console)
+                    shards_dir=shards, name=name, resume=resume, console=console)
+    release = result.shards.manifest["release"]["name"]
     f = result.final
     if f:
         console.print(f"train {cfg.train.recipe} on {release}: step {f['step']:,}, loss {f['loss']:.4f}"
@@ -120,7 +124,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--category", default=None,
                    help="sft/lora recipes: train on this benchmark category's questions only (teleqna, oranbench, "
                         "srsranbench, ...); all: every category (the monolithic adapter)")
-    p.add_argument("--release", required=True, help="release name (telelake release list)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--release", help="release name (telelake release list): its shard set is found, or built")
+    where.add_argument("--shards", metavar="DIR", help="a built shard set's folder (what `telelake shards build` "
+                                                       "printed): trains without the lake, Spark or delta-rs")
     p.add_argument("--conf", default=None, help="a recipe conf file (default conf/training/<recipe>.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="e.g. --set train.max_steps=5 --set train.batch.micro_batch=2")
@@ -141,8 +148,11 @@ def main(argv: list[str] | None = None):
     name = args.run_name
     if args.category:
         cfg = for_category(cfg, args.category)
+        if args.shards:
+            raise SystemExit("telelake: --category narrows a release's instructions; a built shard set (--shards) "
+                             "is trained as it is")
         name = name or run_name(cfg.train, args.release, args.category)
-    return run(cfg, args.release, name=name, resume=args.resume)
+    return run(cfg, args.release, name=name, resume=args.resume, shards=args.shards)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.llm.models import ModelSpec
-from pipelines.tokenize.stage import ShardSpec
+from pipelines.tokenize.spec import ShardSpec
 from training.kd import KDSpec
 
 
@@ -24,6 +24,8 @@ class OptimSpec:
     eps: float = 1e-8
     grad_clip: float = 1.0
     """Global gradient-norm clip (0 turns it off)."""
+    fused: bool = True
+    """torch's fused AdamW (one kernel per parameter group); False: the per-tensor foreach form."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,12 +113,18 @@ class TrainSpec:
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """auto: bf16 on GPU (DeepSpeed bf16), fp32 on CPU; bf16 on a CPU: the forward under bf16 autocast,
     fp32 weights, gradients and optimizer."""
-    zero: str = "zero2.yaml"
-    """DeepSpeed ZeRO config, a file in conf/training/ or a path."""
+    zero: str = "auto"
+    """DeepSpeed ZeRO config, a file in conf/training/ or a path; auto: zero0.yaml in a world of one
+    process (nothing to partition), zero2.yaml across ranks."""
     attention: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
     """Attention kernel; every one of them masks packed documents from each other through the
     position ids (no attention mask is passed)."""
     gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in backward (activation checkpointing): about a third
+    more compute for a fraction of the activation memory; for long sequences or large micro-batches."""
+    compile: bool = False
+    """torch.compile each decoder layer in place (the state dict keeps its names): fuses the layers'
+    elementwise work on a GPU; the first steps pay the compilation."""
     fused_loss: bool = True
     """Cross-entropy from the last hidden states in row chunks, without the full logits
     (training/loss.py), where the model family allows it and ZeRO stage < 3; the model's own head

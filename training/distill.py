@@ -57,18 +57,20 @@ def check_same_vocabulary(student_dir: str, teacher_dir: str) -> None:
 
 
 def labelled_rows(labels: torch.Tensor) -> torch.Tensor:
-    """Flat indices of the positions [B, T] whose next token carries a loss (labels already shifted)."""
+    """Flat indices of the positions [B, T] whose next token carries a loss (labels already shifted).
+    Give it the host's labels: on a GPU's, `nonzero` waits for the device."""
     return (labels.reshape(-1) != IGNORE).nonzero().squeeze(1)
 
 
 @torch.no_grad()
-def teacher_logits(teacher, micro: dict, labels: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """[positions, vocab] float32 teacher logits at the labelled positions of a micro-batch."""
+def teacher_logits(teacher, micro: dict, rows: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """[positions, vocab] float32 teacher logits at the labelled positions `rows` (flat indices of the
+    micro-batch's [B·T] positions) of a host micro-batch."""
     from training.loss import FusedHead
 
     kwargs = {"input_ids": micro["input_ids"].to(device), "position_ids": micro["position_ids"].to(device),
               "use_cache": False}
-    rows = labelled_rows(labels)
+    rows = rows.to(device)
     head = FusedHead.of(teacher)
     if head is not None:  # the head on the labelled rows only, not on every position
         with head.headless():
@@ -131,10 +133,10 @@ def build_cache(teacher, data: PackedShards, folder: Path, key: dict, device: to
         idx = list(range(start, min(len(data), start + micro)))
         b = data.batch(idx)
         labels = torch.nn.functional.pad(b["labels"][:, 1:], (0, 1), value=IGNORE)
-        lp = torch.log_softmax(teacher_logits(teacher, b, labels, device), -1)
+        lp = torch.log_softmax(teacher_logits(teacher, b, labelled_rows(labels), device), -1)
         top = lp.topk(k, dim=-1)
         a, z = int(first[idx[0]]), int(first[idx[-1] + 1])
-        ids[a:z], logp[a:z] = top.indices.cpu().numpy(), top.values.cpu().numpy().astype(np.float16)
+        ids[a:z], logp[a:z] = top.indices.int().cpu().numpy(), top.values.half().cpu().numpy()
         if progress:
             progress.update(task, completed=idx[-1] + 1)
     ids.flush()

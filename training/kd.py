@@ -45,23 +45,27 @@ class KDSpec:
             raise KDError(f"divergence {self.divergence!r}: forward or reverse")
 
 
-def _positions(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return logits.reshape(-1, logits.shape[-1])[mask.reshape(-1)]
+def _positions(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    flat = logits.reshape(-1, logits.shape[-1])
+    return flat if mask is None else flat[mask.reshape(-1)]
 
 
-def kd_sum(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor,
+def kd_sum(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor | None,
            spec: KDSpec) -> tuple[torch.Tensor, int]:
     """(Σ over masked positions of T²·KL, number of positions). Logits are [batch, seq, vocab] (or
-    [positions, vocab]) predicting the next token; `mask` marks the positions with a label. The
-    teacher gets no gradient."""
+    [positions, vocab]) predicting the next token; `mask` marks the positions with a label (None: all of
+    them, as when the logits were taken at the labelled positions only; a boolean mask on a GPU costs a
+    device sync). The teacher gets no gradient."""
     if student_logits.shape[-1] != teacher_logits.shape[-1]:
         raise KDError(f"student vocabulary {student_logits.shape[-1]:,} ≠ teacher vocabulary "
                       f"{teacher_logits.shape[-1]:,}: vanilla KD compares distributions over one vocabulary; "
                       "use dual-space KD (dskd) for models with different tokenizers")
-    if student_logits.shape[:-1] != teacher_logits.shape[:-1] or student_logits.shape[:-1] != mask.shape:
+    if student_logits.shape[:-1] != teacher_logits.shape[:-1] or (
+            mask is not None and student_logits.shape[:-1] != mask.shape):
         raise KDError(f"positions differ: student {tuple(student_logits.shape[:-1])}, teacher "
-                      f"{tuple(teacher_logits.shape[:-1])}, mask {tuple(mask.shape)}")
-    s, t = _positions(student_logits, mask.bool()), _positions(teacher_logits.detach(), mask.bool())
+                      f"{tuple(teacher_logits.shape[:-1])}, mask {None if mask is None else tuple(mask.shape)}")
+    mask = None if mask is None else mask.bool()
+    s, t = _positions(student_logits, mask), _positions(teacher_logits.detach(), mask)
     total = student_logits.new_zeros((), dtype=torch.float32)
     for start in range(0, s.shape[0], spec.chunk_rows):
         ls = F.log_softmax(s[start:start + spec.chunk_rows].float() / spec.temperature, -1)

@@ -43,7 +43,7 @@ class Distiller:
         from training.trainer import zero_config
 
         teacher = resolve(spec.teacher, chat=False)  # the teacher reads the shards as tokens: no template needed
-        stage = int(zero_config(trainer.spec.zero).get("zero_optimization", {}).get("stage", 0))
+        stage = int(zero_config(trainer.spec.zero, trainer.world).get("zero_optimization", {}).get("stage", 0))
         if spec.method == "vanilla":
             distill.check_same_vocabulary(trainer.model_dir, teacher.path)
         elif stage == 3:
@@ -88,31 +88,29 @@ class Distiller:
     # -- the step -----------------------------------------------------------------------------------
 
     def sums(self, trainer, micro: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        labels, kwargs = trainer.inputs(micro)
-        hidden, head = _student_hidden(trainer, kwargs)
+        x = trainer.inputs(micro)
+        hidden, head = _student_hidden(trainer, x.kwargs)
         if self.spec.method == "dskd":
-            return self._dskd(trainer, micro, labels, hidden, head)
-        rows = distill.labelled_rows(labels)
-        logits = (hidden.reshape(-1, hidden.size(-1)).index_select(0, rows) @ head.t()).float()
-        y = labels.reshape(-1).index_select(0, rows)
+            return self._dskd(trainer, micro, x, hidden, head)
+        logits = (hidden.reshape(-1, hidden.size(-1)).index_select(0, x.rows) @ head.t()).float()
+        y = x.labels.reshape(-1).index_select(0, x.rows)
         ce = F.cross_entropy(logits, y, reduction="sum")
         if self.cache is not None:
             ids, logp = self.cache.rows(micro["index"].tolist())
             kd, _ = topk_kd_sum(logits, ids, logp, self.spec.loss)
         else:
-            t = distill.teacher_logits(self.teacher, micro, labels, trainer.device)
-            kd, _ = kd_sum(logits, t, torch.ones(logits.shape[0], dtype=torch.bool, device=logits.device),
-                           self.spec.loss)
+            t = distill.teacher_logits(self.teacher, micro, x.rows, trainer.device)
+            kd, _ = kd_sum(logits, t, None, self.spec.loss)
         return ce, kd, torch.zeros((), device=ce.device)
 
-    def _dskd(self, trainer, micro, labels, hidden, head):
-        docs = dskd.documents(micro, labels.cpu())
+    def _dskd(self, trainer, micro, x, hidden, head):
+        labels, host = x.labels, x.host_labels  # document boundaries and tokens are read on the host: no sync
+        docs = dskd.documents(micro, host)
         ids = micro["input_ids"]
         student_embed = trainer.model.get_input_embeddings()
         t_inputs, spans = [], []
         for r, a, b in docs:
-            lab = labels[r, a:b].cpu()
-            pos = (lab != IGNORE).nonzero().squeeze(1)
+            pos = (host[r, a:b] != IGNORE).nonzero().squeeze(1)
             t_ids, t_first = dskd.teacher_tokens(ids[r, a:b].tolist(), int(pos[0]) + 1, self.student_tok,
                                                   self.teacher_tok)
             t_inputs.append(t_ids)
@@ -123,9 +121,10 @@ class Distiller:
         ce = torch.zeros((), device=hidden.device)
         kd = torch.zeros((), device=hidden.device)
         extra = torch.zeros((), device=hidden.device)
+        device_ids = ids.to(hidden.device, non_blocking=True)
         for (r, a, pos, t_first), t_ids, th in zip(spans, t_inputs, t_hidden):
-            s_pos = (pos + a).to(hidden.device)
-            s_ids = ids[r].to(hidden.device)
+            s_pos = (pos + a).to(hidden.device, non_blocking=True)
+            s_ids = device_ids[r]
             student = dskd.Side(hidden[r].index_select(0, s_pos), dskd.pair_embeddings(student_embed, s_ids, s_pos),
                                 labels[r].index_select(0, s_pos))
             tt = torch.tensor(t_ids, device=hidden.device)

@@ -16,14 +16,10 @@ over the full logits are gone.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 
+from pipelines.llm.head import OutputHead
 from training.data import IGNORE
-
-PLAIN_HEAD_FAMILIES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma", "phi3", "olmo2"})
-"""model_type values whose CausalLM forward is `logits = lm_head(last_hidden_state)`."""
 
 
 def chunk_rows(vocab: int, budget_elements: int = 1 << 26) -> int:
@@ -32,33 +28,61 @@ def chunk_rows(vocab: int, budget_elements: int = 1 << 26) -> int:
     return max(64, (budget_elements // max(1, vocab)) // 64 * 64)
 
 
+_WORKSPACE: dict[tuple, torch.Tensor] = {}
+
+
+def _chunk_buffer(rows: int, vocab: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
+    """A [rows, vocab] buffer reused by every chunk of every step on a CPU, where each fresh allocation of
+    a few hundred MB costs its page faults again (~20% of the head's forward matmul); None on a GPU, whose
+    caching allocator already reuses the memory."""
+    if device.type != "cpu":
+        return None
+    key = (dtype, str(device))
+    buf = _WORKSPACE.get(key)
+    if buf is None or buf.numel() < rows * vocab:
+        buf = _WORKSPACE[key] = torch.empty(rows * vocab, dtype=dtype, device=device)
+    return buf[:rows * vocab].view(rows, vocab)
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, rows: int) -> torch.Tensor:
-        keep = (labels != IGNORE).nonzero().squeeze(1)
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, rows: int,
+                keep: torch.Tensor) -> torch.Tensor:
         h, y = hidden.index_select(0, keep), labels.index_select(0, keep)
         want_h, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_h = torch.empty_like(h) if want_h else None
-        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_w else None
-        for s in range(0, h.size(0), rows):
+        grad_w = None
+        n = h.size(0)
+        rows = -(-n // max(1, -(-n // rows))) if n else rows  # equal chunks: a small last one computes slower
+        buf = _chunk_buffer(min(rows, n), weight.size(0), h.dtype, h.device) if n and h.dtype == torch.float32 else None
+        for s in range(0, n, rows):
             hc, yc = h[s:s + rows], y[s:s + rows]
-            logits = (hc @ weight.t()).float()
-            lse = torch.logsumexp(logits, dim=-1)
-            loss += (lse - logits.gather(1, yc[:, None]).squeeze(1)).sum()
+            if buf is not None:  # fp32 on a CPU: into the reused buffer
+                logits = torch.mm(hc, weight.t(), out=buf[:hc.size(0)])
+            else:
+                logits = (hc @ weight.t()).float()
+            target = logits.gather(1, yc[:, None]).squeeze(1)
+            top = logits.amax(dim=-1, keepdim=True)
+            e = logits.sub_(top).exp_()  # one pass of exp, in place: the chunk's logits are not kept
+            z = e.sum(dim=-1, keepdim=True)
+            loss += (top.squeeze(1) + z.log().squeeze(1) - target).sum()
             if not (want_h or want_w):
                 continue
-            g = logits.sub_(lse[:, None]).exp_()  # softmax, in place
+            g = e.div_(z)  # softmax
             g[torch.arange(g.size(0), device=g.device), yc] -= 1.0
             g = g.to(hidden.dtype)
             if want_h:
                 torch.matmul(g, weight, out=grad_h[s:s + rows])
             if want_w:
                 if g.dtype == torch.float32:
-                    grad_w.addmm_(g.t(), hc)
+                    grad_w = torch.mm(g.t(), hc) if grad_w is None else grad_w.addmm_(g.t(), hc)
                 else:  # bf16 matmul, fp32 accumulation across chunks
-                    grad_w += (g.t() @ hc).float()
-        ctx.save_for_backward(keep, grad_h if want_h else torch.empty(0), grad_w if want_w else torch.empty(0))
+                    part = (g.t() @ hc).float()
+                    grad_w = part if grad_w is None else grad_w.add_(part)
+        if want_w and grad_w is None:  # no labelled row
+            grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+        ctx.save_for_backward(keep, grad_h if want_h else h.new_empty(0), grad_w if want_w else h.new_empty(0))
         ctx.shape, ctx.dtypes = hidden.shape, (hidden.dtype, weight.dtype)
         return loss
 
@@ -69,67 +93,41 @@ class _LinearCrossEntropy(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             d_hidden = torch.zeros(ctx.shape, dtype=ctx.dtypes[0], device=grad_h.device)
             d_hidden.index_copy_(0, keep, grad_h * grad_out.to(grad_h.dtype))
-        if ctx.needs_input_grad[1]:
-            d_weight = (grad_w * grad_out).to(ctx.dtypes[1])
-        return d_hidden, d_weight, None, None
+        if ctx.needs_input_grad[1]:  # in place: the saved gradient is not needed again
+            d_weight = grad_w.mul_(grad_out.to(grad_w.dtype)).to(ctx.dtypes[1])
+        return d_hidden, d_weight, None, None, None
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor,
-                         rows: int | None = None) -> torch.Tensor:
+                         rows: int | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
     """Sum over labelled rows of cross_entropy(hidden @ weight.T, labels): hidden [N, H], weight
-    [V, H], labels [N] with IGNORE (-100) on rows without a target. fp32 result."""
+    [V, H], labels [N] with IGNORE (-100) on rows without a target. fp32 result. `keep`: the indices
+    of the labelled rows, on hidden's device, when the caller knows them (found on the host, they
+    spare the device a sync: without them a `nonzero` waits for the GPU)."""
     if hidden.dim() != 2 or labels.shape != hidden.shape[:1] or weight.size(1) != hidden.size(1):
         raise ValueError(f"hidden [N, H], weight [V, H], labels [N] expected; got {tuple(hidden.shape)}, "
                          f"{tuple(weight.shape)}, {tuple(labels.shape)}")
     rows = rows or chunk_rows(weight.size(0))
+    if keep is None:
+        keep = (labels != IGNORE).nonzero().squeeze(1)
     device = hidden.device.type
     if not torch.is_autocast_enabled(device):
-        return _LinearCrossEntropy.apply(hidden, weight, labels, rows)
+        return _LinearCrossEntropy.apply(hidden, weight, labels, rows, keep)
     # under autocast: the head's matmuls in the autocast dtype, done here (autocast cannot write into
     # the preallocated gradient buffers); logits and log-sum-exp in fp32, the weight gradient summed in fp32
     dtype = torch.get_autocast_dtype(device)
     with torch.autocast(device, enabled=False):
-        return _LinearCrossEntropy.apply(hidden.to(dtype), weight.to(dtype), labels, rows)
+        return _LinearCrossEntropy.apply(hidden.to(dtype), weight.to(dtype), labels, rows, keep)
 
 
-class FusedHead:
-    """The language-model head of a model whose logits are exactly `lm_head(last_hidden_state)`:
-    forward runs the model (through its DeepSpeed engine, so the engine's hooks run) with the head
-    swapped for a pass-through, and the loss is `linear_cross_entropy` over the head's weight.
-    `FusedHead.of(model)` is None for any other model (a PEFT wrapper is looked through; its LoRA
-    layers live inside the decoder)."""
+class FusedHead(OutputHead):
+    """The head of a plain-head decoder (pipelines/llm/head.py) with the loss computed from its weight:
+    forward runs the model (through its DeepSpeed engine, so the engine's hooks run) headless, and the
+    loss is `linear_cross_entropy` over the head's weight. `FusedHead.of(model)` is None for any other
+    model."""
 
-    def __init__(self, owner: torch.nn.Module, name: str, head: torch.nn.Linear) -> None:
-        self.owner, self.name, self.head = owner, name, head
-
-    @classmethod
-    def of(cls, model) -> FusedHead | None:
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        config = getattr(base, "config", None)
-        if getattr(config, "model_type", None) not in PLAIN_HEAD_FAMILIES:
-            return None
-        if getattr(config, "final_logit_softcapping", None) is not None or getattr(config, "logit_scale", None):
-            return None
-        head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
-        if type(head) is not torch.nn.Linear or head.bias is not None:
-            return None
-        name = next((n for n, m in base.named_children() if m is head), None)
-        return cls(base, name, head) if name else None
-
-    @contextmanager
-    def headless(self):
-        """Within: the model returns its last hidden states where it would return logits."""
-        self.owner._modules[self.name] = _PassThrough()
-        try:
-            yield
-        finally:
-            self.owner._modules[self.name] = self.head
-
-    def loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Summed cross-entropy of hidden [..., H] against labels [...] (IGNORE rows skipped)."""
-        return linear_cross_entropy(hidden.reshape(-1, hidden.size(-1)), self.head.weight, labels.reshape(-1))
-
-
-class _PassThrough(torch.nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+    def loss(self, hidden: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Summed cross-entropy of hidden [..., H] against labels [...] (IGNORE rows skipped; `rows`: their
+        flat indices, when known)."""
+        return linear_cross_entropy(hidden.reshape(-1, hidden.size(-1)), self.head.weight, labels.reshape(-1),
+                                    keep=rows)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from pipelines import config, lake
 from pipelines.llm.models import resolve
-from pipelines.release.create import code_version
-from pipelines.tokenize.stage import ShardSet, build_shards
+from pipelines.tokenize.spec import ShardError, ShardSet, locate_shards, open_shards
+from pipelines.version import code_version
 from training.config import TrainSpec
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,13 @@ def run_name(spec: TrainSpec, release: str, category: str | None = None) -> str:
             f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}")
 
 
-def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str, *, spark_factory, name: str | None = None,
-           resume: str | None = None, console=None) -> RunResult:
-    """Train `spec` on `release`. `resume`: a run directory to continue from its latest checkpoint."""
+def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str | None, *, spark_factory=None,
+           shards_dir: str | Path | None = None, name: str | None = None, resume: str | None = None,
+           console=None) -> RunResult:
+    """Train `spec` on `release`'s shard set (found and checked without Spark; built with
+    `spark_factory` when it is missing), or on the shard set in folder `shards_dir` (no lake needed: a node
+    that holds the training stack and a copy of the shards). `resume`: a run directory to continue
+    from its latest checkpoint."""
     import torch
 
     from training.trainer import Trainer, setup_distributed
@@ -99,12 +103,27 @@ def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str, *, spark_factory
     rank, _, world = setup_distributed()
     model = resolve(spec.model, chat=spec.shards.mode == "sft")
     tokenizer = spec.tokenizer or model.path
-    if rank == 0:
-        shards = build_shards(spark_factory, cfg, release, tokenizer, spec.shards, code_version=code_version())
-    if world > 1:
-        torch.distributed.barrier()
-    if rank != 0:  # the set exists now: this finds and checks it without Spark
-        shards = build_shards(None, cfg, release, tokenizer, spec.shards)
+    if shards_dir is not None:
+        shards = _checked_folder(shards_dir, tokenizer, spec, checksums=rank == 0)
+        release = shards.manifest["release"]["name"]
+    else:
+        if release is None:
+            raise ValueError("name a release (--release) or a built shard set (--shards DIR) to train on")
+        shards = None
+        if rank == 0:
+            shards = locate_shards(cfg, release, tokenizer, spec.shards).existing
+            if shards is None:  # the only step that needs Spark (and delta-rs, for the quarantine)
+                from pipelines.tokenize.stage import build_shards
+
+                if spark_factory is None:
+                    raise ShardError(f"release {release} has no shard set for this tokenizer and shards spec yet, and "
+                                     f"no Spark session to build one: run `telelake shards build --release {release}` "
+                                     f"where Spark is installed")
+                shards = build_shards(spark_factory, cfg, release, tokenizer, spec.shards, code_version=code_version())
+        if world > 1:
+            torch.distributed.barrier()
+        if rank != 0:  # the set exists now: this finds and checks it
+            shards = locate_shards(cfg, release, tokenizer, spec.shards).existing
     run_dir = Path(resume) if resume else Path(spec.out) / (name or run_name(spec, release))
     if resume and not (run_dir / "run.json").is_file():
         raise FileNotFoundError(f"--resume {resume}: no run.json there; give a run directory made by `telelake train`")
@@ -131,6 +150,27 @@ def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str, *, spark_factory
     if rank == 0:
         (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=1, default=str))
     return result
+
+
+def _checked_folder(folder: str | Path, tokenizer: str, spec: TrainSpec, *, checksums: bool) -> ShardSet:
+    """The shard set in `folder`, refused when another vocabulary built it (a model trained on another
+    tokenizer's ids learns nothing, silently) or when it holds another mode than the recipe's."""
+    from pipelines.tokenize import encode
+
+    found = open_shards(folder, checksums=checksums)
+    m, built_by = found.manifest, found.manifest["tokenizer"]
+    mine = encode.inspect_tokenizer(tokenizer, chat=spec.shards.mode == "sft")
+    if (built_by["vocab_size"], built_by["eos_id"]) != (mine.vocab_size, mine.eos_id):
+        raise ShardError(f"shard set {folder} was tokenized with {built_by.get('folder')} ({built_by['vocab_size']:,} "
+                         f"tokens, EOS {built_by['eos_id']}), not with {tokenizer} ({mine.vocab_size:,} tokens, EOS "
+                         f"{mine.eos_id}); train a model of that tokenizer, or build shards for this one")
+    if built_by["sha256"] != mine.sha256:
+        log.warning("shard set %s was built with tokenizer files other than %s's (same vocabulary size and EOS); "
+                    "check that they map tokens to the same ids", folder, tokenizer)
+    if m["spec"]["mode"] != spec.shards.mode:
+        raise ShardError(f"shard set {folder} holds {m['spec']['mode']} sequences; recipe {spec.recipe} trains "
+                         f"{spec.shards.mode} (choose the matching recipe)")
+    return found
 
 
 def _train(trainer, rank: int):

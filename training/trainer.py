@@ -93,6 +93,19 @@ def make_plan(spec: TrainSpec, n_train: int, seq_len: int, world: int) -> Plan:
     return Plan(micro, accum, world, seq_len, per_epoch, total, min(warmup, total))
 
 
+@dataclass(frozen=True)
+class MicroInputs:
+    """A micro-batch as the step uses it."""
+    labels: torch.Tensor
+    """[B, T] next-token labels (IGNORE where no loss), on the device."""
+    rows: torch.Tensor
+    """Flat indices of the labelled positions of [B·T], on the device (found on the host: no sync)."""
+    host_labels: torch.Tensor
+    """The labels on the host (DSKD re-tokenizes documents from them)."""
+    kwargs: dict
+    """The model's keyword arguments (input_ids, position_ids) on the device."""
+
+
 @dataclass
 class State:
     step: int = 0
@@ -149,7 +162,10 @@ class Trainer:
                                                      attn_implementation=self.spec.attention)
         model.config.use_cache = False
         if self.spec.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if self.spec.compile:
+            for layer in _decoder_layers(model):
+                layer.compile()  # in place: parameter names and checkpoints are unchanged
         if self.spec.lora is not None:
             from peft import LoraConfig, get_peft_model
 
@@ -167,14 +183,19 @@ class Trainer:
             if p.requires_grad:
                 (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
         groups = [{"params": ps, "weight_decay": wd} for ps, wd in ((decay, o.weight_decay), (no_decay, 0.0)) if ps]
-        optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+        # fused: one kernel per parameter group instead of a dozen per tensor (CUDA and CPU)
+        optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps, fused=o.fused)
         plan, sched = self.plan, self.spec.schedule
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: throughput.lr_factor(
             s, warmup=plan.warmup_steps, total=plan.total_steps, min_ratio=sched.min_lr_ratio))
-        ds_config = {**zero_config(self.spec.zero), "train_micro_batch_size_per_gpu": plan.micro,
-                     "gradient_accumulation_steps": plan.accum, "gradient_clipping": o.grad_clip,
+        zero = zero_config(self.spec.zero, self.world)
+        self.zero_stage = int(zero.get("zero_optimization", {}).get("stage", 0))
+        # DeepSpeed's own clipping of plain fp32 gradients reports no norm: there the trainer clips (one pass
+        # that also gives the norm to log); bf16 and ZeRO stages clip and report it themselves
+        self.own_clip = self.zero_stage == 0 and not self.bf16
+        ds_config = {**zero, "train_micro_batch_size_per_gpu": plan.micro, "gradient_accumulation_steps": plan.accum,
+                     "gradient_clipping": 0.0 if self.own_clip else o.grad_clip,
                      "bf16": {"enabled": self.bf16}, "steps_per_print": 1 << 30, "wall_clock_breakdown": False}
-        self.zero_stage = int(ds_config.get("zero_optimization", {}).get("stage", 0))
         engine, _, _, _ = deepspeed.initialize(model=self.model, optimizer=optimizer, lr_scheduler=scheduler,
                                                config=ds_config)
         return engine
@@ -212,7 +233,8 @@ class Trainer:
             while self.state.step < last:
                 record = self.train_step()
                 step = self.state.step
-                asked = request.agreed(lambda x: _all_sum(torch.tensor(x, dtype=torch.float64)))
+                asked = request.agreed(lambda x: x if self.world == 1 else float(_all_sum(
+                    torch.tensor(x, dtype=torch.float64, device=self.device))))
                 if self.val_data is not None and (step % self.spec.eval_every_steps == 0 or step == last or asked):
                     record["val_loss"] = self.evaluate()
                 best, stop = self._early_stopping(record)
@@ -259,63 +281,69 @@ class Trainer:
         return self.run_dir / "checkpoints" / marker.read_text().strip() if marker.is_file() else None
 
     def train_step(self) -> dict:
+        """One optimizer step. The micro-batch loop never waits for the device: losses are summed
+        where they are computed and come back to the host once, after the optimizer step."""
         p = self.plan
         batch = step_batch(self.train_data, self.order, self.state.consumed_samples, micro=p.micro, accum=p.accum,
                            world=p.world, rank=self.rank)
         self.engine.train()
         lr = self.engine.get_lr()[0]
+        self._sync()
         start = time.perf_counter()
-        loss_sum = torch.zeros((), dtype=torch.float64)
-        self._kd_sum = 0.0
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)  # cross-entropy, KD: summed over targets
         grad_norm = None
         for m, micro in enumerate(batch.micro):
-            ce = self.forward_backward(micro, batch.targets)
-            loss_sum += ce
-            if m == len(batch.micro) - 1 and self.zero_stage == 0 and not self.bf16:
-                grad_norm = _grad_norm(self.model)  # DeepSpeed reports none for plain fp32 data parallelism
+            sums += self.forward_backward(micro, batch.targets)
+            if m == len(batch.micro) - 1 and self.own_clip:  # the gradients are complete (and averaged over ranks)
+                grad_norm = _clip_grad_norm(self.model, self.spec.optim.grad_clip)
             self.engine.step()
         if grad_norm is None:
             gn = self.engine.get_global_grad_norm()
-            grad_norm = float(gn) if gn is not None else float("nan")
-        loss = _all_sum(loss_sum) / max(1, batch.targets)
+            grad_norm = torch.as_tensor(float("nan") if gn is None else gn, dtype=torch.float64, device=self.device)
+        ce_sum, kd_sum, grad_norm = torch.cat([_all_sum(sums), grad_norm.reshape(1)]).tolist()  # the step's one sync
+        self._sync()
         elapsed = time.perf_counter() - start
         self.state.step += 1
         self.state.consumed_samples += p.global_batch
         positions = p.global_batch * p.seq_len
         return {"step": self.state.step, "epoch": self.state.consumed_samples / len(self.train_data),
-                "consumed_samples": self.state.consumed_samples, "loss": loss, "grad_norm": grad_norm,
-                "lr": lr, "tokens": batch.tokens,
+                "consumed_samples": self.state.consumed_samples, "loss": ce_sum / max(1, batch.targets),
+                "grad_norm": grad_norm, "lr": lr, "tokens": batch.tokens,
                 "targets": batch.targets, "step_s": elapsed, "tokens_per_s": batch.tokens / elapsed,
                 "mfu": throughput.mfu(self.flops_token, positions / elapsed, self.peak, p.world),
                 "first_samples": batch.samples[:4],
-                **({"kd": _all_sum(torch.tensor(self._kd_sum, dtype=torch.float64)) / max(1, batch.targets)}
-                   if self.distiller is not None else {})}
+                **({"kd": kd_sum / max(1, batch.targets)} if self.distiller is not None else {})}
 
     def forward_backward(self, micro: dict, step_targets: int) -> torch.Tensor:
-        """Cross-entropy summed over this micro-batch's targets; backward of its share of the global
-        token mean (DeepSpeed divides by the accumulation steps and averages over ranks)."""
+        """[cross-entropy, KD] summed over this micro-batch's targets (float64, on the device); backward of
+        its share of the global token mean (DeepSpeed divides by the accumulation steps and averages over
+        ranks)."""
         scale = self.plan.accum * self.plan.world / max(1, step_targets)
         with self.forward_precision():
             if self.distiller is None:
-                ce = loss = self._ce_sum(micro)
+                ce = loss = self._ce_sum(self.inputs(micro))
+                kd = torch.zeros((), device=ce.device)
             else:
                 ce, kd, extra = self.distiller.sums(self, micro)
                 rate = self.spec.kd.loss.rate
                 loss = (1 - rate) * ce + rate * (kd + extra)
-                self._kd_sum += float(kd.detach())
         self.engine.backward(loss * scale)
-        return ce.detach().double()
+        return torch.stack([ce.detach(), kd.detach()]).double()
 
-    def _ce_sum(self, micro: dict) -> torch.Tensor:
-        labels, kwargs = self.inputs(micro)
+    def _ce_sum(self, x: MicroInputs) -> torch.Tensor:
         if self.fused is not None:
             with self.fused.headless():
-                hidden = self.engine(**kwargs).logits
-            return self.fused.loss(hidden, labels)
-        logits = self.engine(**kwargs).logits
+                hidden = self.engine(**x.kwargs).logits
+            return self.fused.loss(hidden, x.labels, rows=x.rows)
+        logits = self.engine(**x.kwargs).logits
         logits = logits if logits.dtype == torch.float32 else logits.float()
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE,
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), x.labels.reshape(-1), ignore_index=IGNORE,
                                reduction="sum")
+
+    def _sync(self) -> None:
+        """Wait for the device's queued work (CUDA runs asynchronously), so a clock read measures it."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     @property
     def precision_name(self) -> str:
@@ -326,12 +354,15 @@ class Trainer:
         runs outside it, in the dtypes the forward chose)."""
         return torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
 
-    def inputs(self, micro: dict) -> tuple[torch.Tensor, dict]:
-        """(next-token labels [B, T], the model's keyword arguments) of a micro-batch, on the device."""
+    def inputs(self, micro: dict) -> MicroInputs:
+        """A host micro-batch's next-token labels, labelled rows and model arguments, on the device."""
         # shift the labels, not the logits: slicing [B, T, V] logits copies them (the largest tensor of the step)
-        labels = F.pad(micro["labels"][:, 1:], (0, 1), value=IGNORE).to(self.device)
-        return labels, {"input_ids": micro["input_ids"].to(self.device),
-                        "position_ids": micro["position_ids"].to(self.device), "use_cache": False}
+        host = F.pad(micro["labels"][:, 1:], (0, 1), value=IGNORE)
+        rows = (host.reshape(-1) != IGNORE).nonzero().squeeze(1)  # on the host: no device sync
+        to = {"device": self.device, "non_blocking": True}
+        return MicroInputs(labels=host.to(**to), rows=rows.to(**to), host_labels=host,
+                           kwargs={"input_ids": micro["input_ids"].to(**to),
+                                   "position_ids": micro["position_ids"].to(**to), "use_cache": False})
 
     @torch.no_grad()
     def evaluate(self) -> float:
@@ -339,16 +370,15 @@ class Trainer:
         self.engine.eval()
         data, micro = self.val_data, self.plan.micro
         n = len(data) if not self.spec.eval_batches else min(len(data), self.spec.eval_batches * micro * self.world)
-        total = torch.zeros((), dtype=torch.float64)
-        targets = 0
+        sums = torch.zeros(2, dtype=torch.float64, device=self.device)  # cross-entropy, targets
         for start in range(self.rank * micro, n, micro * self.world):
-            b = data.batch(range(start, min(n, start + micro)))
+            x = self.inputs(data.batch(range(start, min(n, start + micro))))
             with self.forward_precision():
-                total += self._ce_sum(b).double()
-            targets += int((b["labels"][:, 1:] != IGNORE).sum())
-        value = _all_sum(total) / max(1, _all_sum(torch.tensor(float(targets), dtype=torch.float64)))
+                sums[0] += self._ce_sum(x).double()
+            sums[1] += len(x.rows)
+        total, targets = _all_sum(sums).tolist()
         self.engine.train()
-        return value
+        return total / max(1.0, targets)
 
     # --- records -------------------------------------------------------------------------------
 
@@ -414,12 +444,17 @@ def format_record(r: dict, total: int) -> str:
     return " | ".join(parts)
 
 
-def zero_config(name: str) -> dict:
-    """The DeepSpeed config fragment of conf/training/<name> (or a path): ZeRO stage and its options."""
+def zero_config(name: str, world: int | None = None) -> dict:
+    """The DeepSpeed config fragment of conf/training/<name> (or a path): ZeRO stage and its options.
+    `auto`: stage 0 in a world of one process (partitioning across one rank saves nothing and costs a
+    copy of every gradient per step), stage 2 across ranks (`world`: the ranks; default the launch's)."""
     import yaml
 
     from pipelines.config import SHIPPED_CONF
 
+    if name == "auto":
+        world = world if world is not None else int(os.environ.get("WORLD_SIZE", "1"))
+        name = "zero0.yaml" if world == 1 else "zero2.yaml"
     path = Path(name)
     if not path.is_file():
         path = SHIPPED_CONF / "training" / name
@@ -432,18 +467,36 @@ def zero_config(name: str) -> dict:
     return data
 
 
-def _grad_norm(model) -> float:
-    norms = [p.grad.detach().float().norm() for p in model.parameters() if p.grad is not None]
-    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+def _decoder_layers(model) -> list[torch.nn.Module]:
+    """The repeated blocks of a transformers causal LM (model.model.layers for the Llama family)."""
+    for path in ("model.layers", "transformer.h", "model.decoder.layers", "gpt_neox.layers"):
+        obj = model
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, torch.nn.ModuleList):
+            return list(obj)
+    raise ValueError(f"train.compile: no decoder layer list found in {type(model).__name__}; set compile: false")
 
 
-def _all_sum(x: torch.Tensor) -> float:
+def _clip_grad_norm(model, max_norm: float) -> torch.Tensor:
+    """Clip the gradients to `max_norm` (0: no clipping) and return their global norm before clipping
+    (float64, on the gradients' device)."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros((), dtype=torch.float64, device=next(model.parameters()).device)
+    norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+    if max_norm > 0:
+        torch.nn.utils.clip_grads_with_norm_(grads, max_norm, norm, foreach=True)
+    return norm.double()
+
+
+def _all_sum(x: torch.Tensor) -> torch.Tensor:
+    """`x` summed over the ranks (float64, on x's device; gloo on a CPU, NCCL on GPUs)."""
+    x = x.to(torch.float64)
     if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
-        x = x.clone().to(torch.float64)
-        if torch.cuda.is_available():
-            x = x.cuda()
+        x = x.clone()
         torch.distributed.all_reduce(x)
-    return float(x)
+    return x
 
 
 def _seed_everything(seed: int) -> None:

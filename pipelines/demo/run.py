@@ -191,6 +191,7 @@ def _demo_eval(spark, cfg: lake.LakeConfig, workdir: Path, console: Console, che
     """The embedded model before and after its three CPT steps, on 8 Tele-Eval pairs (answers of 32
     tokens instead of the paper's 100, for time) and on the release's TeleQnA sample (Pass@1, Maj@2).
     Every model call goes through the result store, so a rerun asks nothing of any model."""
+    from eval.calls import LakeCalls
     from eval.mcq import SPLIT_NAMES, McqSpec
     from eval.mcq import evaluate as evaluate_mcq
     from eval.report import write_report
@@ -199,6 +200,7 @@ def _demo_eval(spark, cfg: lake.LakeConfig, workdir: Path, console: Console, che
     from eval.tele_eval import evaluate as evaluate_tele_eval
     from pipelines.release.ops import read_release
 
+    calls = LakeCalls(spark, cfg)
     subjects = [Subject(name="SmolLM2-135M-Instruct", path="embedded:smollm2-135m-instruct"),
                 Subject(name="SmolLM2-135M-Instruct-CPT3", path=str(checkpoint))]
     out = workdir / "reports" / "eval"
@@ -206,13 +208,13 @@ def _demo_eval(spark, cfg: lake.LakeConfig, workdir: Path, console: Console, che
     table.add_column("model")
     result: dict = {"out": out}
     if "gold.tele_eval" in manifest["tables"]:
-        result["tele_eval"] = evaluate_tele_eval(spark, cfg, TeleEvalSpec(release=DEMO_RELEASE, limit=8,
+        result["tele_eval"] = evaluate_tele_eval(calls, cfg, TeleEvalSpec(release=DEMO_RELEASE, limit=8,
                                                                           max_new_tokens=32), subjects, out)
         for col in ("Ans-PPL", "SemScore", "LLM-Eval"):
             table.add_column(col, justify="right")
     splits = sorted(set(read_release(cfg, DEMO_RELEASE, "gold.benchmarks", ["split"])["split"].to_pylist())
                     & {"train", "test"})
-    result["mcq"] = evaluate_mcq(spark, cfg, McqSpec(release=DEMO_RELEASE, splits=splits, k=2, max_new_tokens=8),
+    result["mcq"] = evaluate_mcq(calls, cfg, McqSpec(release=DEMO_RELEASE, splits=splits, k=2, max_new_tokens=8),
                                  subjects, out)
     for split in splits:
         table.add_column(f"TeleQnA {SPLIT_NAMES[split]} Pass@1 / Maj@2 (baseline)", justify="right")

@@ -4,17 +4,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
-from deltalake import DeltaTable
 
-from pipelines.lake.spark_types import spark_schema
 from pipelines.lake.storage import LakeConfig, filesystem, table_uri
 from schemas import contract_for
 from schemas.contract import TableContract
+
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
 
 BatchFn = Callable[[pa.RecordBatch], pa.RecordBatch | None]
 
@@ -26,6 +28,8 @@ class TableNotFoundError(LookupError):
 def load(cfg: LakeConfig, name: str, *, version: int | None = None,
          timestamp: dt.datetime | str | None = None) -> DeltaTable:
     """The Delta table `name` at its latest version, at `version`, or as of `timestamp`."""
+    from deltalake import DeltaTable  # here, not at import: reading a release's files needs no delta-rs
+
     uri = table_uri(cfg, name)
     storage = cfg.storage_options or None
     if not DeltaTable.is_deltatable(uri, storage_options=storage):
@@ -162,6 +166,8 @@ def map_table(spark, cfg: LakeConfig, name: str, fn: BatchFn | None, out_schema:
             out = batch if fn is None else fn(batch)
             if out is not None and out.num_rows:
                 yield out
+
+    from pipelines.lake.spark_types import spark_schema
 
     return frame.mapInArrow(run, spark_schema(out_schema))
 

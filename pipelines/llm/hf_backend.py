@@ -1,9 +1,13 @@
 """transformers backend: batched, deterministic forwards on CPU (or a GPU without vLLM).
 
-Requests are sorted by length and packed into batches of at most `max_batch_tokens` padded tokens,
-left-padded with explicit position ids, so a prompt's scores do not depend on its neighbours'
-lengths beyond float rounding. Rendered prompts already hold the special tokens of the chat
-template, so tokenization adds none.
+Requests are sorted by length and packed into batches of at most `max_batch_tokens` padded tokens.
+Scoring (`next_token_logprobs`, `continuation_logprob`) right-pads each batch and passes no attention
+mask: under a causal mask a prompt's tokens never see the padding after them, so the scores are those
+of the prompt alone, and the attention runs the plain causal kernel (flash on a GPU) instead of a
+masked one. The model runs without its head; the head runs only on the positions that are scored
+(the last one of each prompt, or a continuation's), and each batch's scores come back to the host in
+one copy. Generation left-pads with an attention mask, as `generate` wants. Rendered prompts already
+hold the special tokens of the chat template, so tokenization adds none.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from pipelines.llm.backend import BackendConfig, BackendError, SamplingParams
+from pipelines.llm.head import OutputHead
 from pipelines.llm.models import ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,9 @@ class HFBackend:
         self._tok = AutoTokenizer.from_pretrained(model.path)
         self.model = AutoModelForCausalLM.from_pretrained(model.path, dtype=dtype).to(self.device).eval()
         self.pad_id = self._tok.pad_token_id if self._tok.pad_token_id is not None else self._tok.eos_token_id
+        self.head = OutputHead.of(self.model)
+        """The plain output head, run on the scored positions only; None: the model's forward computes
+        the logits of every position (a family whose logits are not lm_head(hidden))."""
         self.forwards = 0
         """Model forward calls made (tests and benchmarks read it)."""
 
@@ -46,10 +54,11 @@ class HFBackend:
     def next_token_logprobs(self, prompts: Sequence[str], token_ids: Sequence[int]) -> np.ndarray:
         ids = self.encode(prompts)
         out = np.zeros((len(prompts), len(token_ids)), np.float32)
-        want = self.torch.tensor(list(token_ids))
+        want = self.torch.tensor(list(token_ids), device=self.device)
         for idx, batch in self._batches(ids):
-            logits = self._forward(batch, keep=1)[:, -1, :].float()
-            out[idx] = self.torch.log_softmax(logits, -1)[:, want].cpu().numpy()
+            last = [len(seq) - 1 for seq in batch]
+            logits = self._scores(batch, [list(range(len(batch)))], [last])  # [rows, vocab]
+            out[idx] = self.torch.log_softmax(logits, -1).index_select(1, want).cpu().numpy()
         return out
 
     def continuation_logprob(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[float]:
@@ -57,17 +66,23 @@ class HFBackend:
         joined = [h + t for h, t in zip(heads, tails)]
         out = [0.0] * len(prompts)
         for idx, batch in self._batches(joined):
-            # only the right edge holds the tails: the LM head runs on those positions alone
-            keep = max(len(tails[i]) for i in idx) + 1
-            logp = self.torch.log_softmax(self._forward(batch, keep=keep).float(), -1)
-            width = logp.shape[1]
+            # the logits at position p predict token p+1: a tail of n tokens is read at the n positions before it
+            rows, cols, targets, owner = [], [], [], []
             for row, i in enumerate(idx):
-                tail = tails[i]
-                if not tail:
-                    continue
-                # the logits at position p predict token p+1; the tail sits at the right edge
-                pos = self.torch.arange(width - len(tail) - 1, width - 1)
-                out[i] = float(logp[row, pos, self.torch.tensor(tail)].sum())
+                n, end = len(tails[i]), len(joined[i])
+                rows += [row] * n
+                cols += range(end - n - 1, end - 1)
+                targets += tails[i]
+                owner += [row] * n
+            if not targets:
+                continue
+            logits = self._scores(batch, [rows], [cols])
+            t = self.torch.tensor(targets, device=self.device)
+            picked = self.torch.log_softmax(logits, -1).gather(1, t[:, None]).squeeze(1).double()
+            sums = self.torch.zeros(len(idx), dtype=self.torch.float64, device=self.device)
+            sums.index_add_(0, self.torch.tensor(owner, device=self.device), picked)
+            for row, value in zip(range(len(idx)), sums.cpu().tolist()):
+                out[idx[row]] = value
         return out
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[str]]:
@@ -119,16 +134,26 @@ class HFBackend:
                 mask[row, width - len(seq):] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
-    def _forward(self, batch: list[list[int]], keep: int = 0):
-        """Logits of the padded batch; keep > 0 computes them for the last `keep` positions only."""
-        input_ids, mask = self._pad(batch)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    def _scores(self, batch: list[list[int]], rows: list[list[int]], cols: list[list[int]]):
+        """float32 logits [positions, vocab] at (rows[0][k], cols[0][k]) of the right-padded batch, with
+        no attention mask and the head on those positions alone."""
+        width = max(len(s) for s in batch)
+        ids = self.torch.full((len(batch), width), self.pad_id, dtype=self.torch.long)
+        for row, seq in enumerate(batch):
+            if seq:
+                ids[row, :len(seq)] = self.torch.tensor(seq)
+        flat = self.torch.tensor([r * width + c for r, c in zip(rows[0], cols[0])], device=self.device)
         with self.torch.no_grad():
-            logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions,
-                                use_cache=False, logits_to_keep=keep).logits
+            if self.head is not None:
+                with self.head.headless():
+                    hidden = self.model(input_ids=ids.to(self.device), use_cache=False).logits
+                picked = hidden.reshape(-1, hidden.size(-1)).index_select(0, flat)
+                logits = self.head.head(picked)
+            else:
+                logits = self.model(input_ids=ids.to(self.device), use_cache=False).logits
+                logits = logits.reshape(-1, logits.size(-1)).index_select(0, flat)
         self.forwards += 1
-        return logits
-
+        return logits.float()
 
 def _cut(text: str, stop: Sequence[str]) -> str:
     cut = min((text.find(s) for s in stop if s in text), default=-1)

@@ -26,8 +26,8 @@ from pipelines.lake.spark_types import spark_schema
 from pipelines.llm.backend import BackendConfig
 from pipelines.llm.models import ResolvedModel, resolve
 from pipelines.llm.prompts import PromptSet, Renderer, load_prompt_set
-from pipelines.llm.runner import (REQUEST_SCHEMA, RunSpec, render_request, run_requests, stored_results,
-                                  worker_tokenizer)
+from pipelines.llm.requests import REQUEST_SCHEMA, RunSpec, render_request, worker_tokenizer
+from pipelines.llm.runner import run_requests, stored_results
 from pipelines.summary import JobSummary
 from schemas import KEYWORD_HITS, RELEVANCE
 

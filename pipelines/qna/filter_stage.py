@@ -33,7 +33,7 @@ from pipelines.llm.backend import BackendConfig
 from pipelines.llm.judge import JudgeSpec, judge_frame
 from pipelines.llm.models import resolve
 from pipelines.llm.prompts import load_prompt_set
-from pipelines.llm.runner import RunSpec
+from pipelines.llm.requests import RunSpec
 from pipelines.qna.decontam import BenchmarkIndex
 from pipelines.qna.filters import (FormRules, LanguageRules, LengthRules, RegexFilters, check_form, check_language,
                                    check_length, example_keys, reference)

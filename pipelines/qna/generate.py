@@ -29,8 +29,8 @@ from pipelines.lake.spark_types import spark_schema
 from pipelines.llm.backend import BackendConfig, SamplingParams
 from pipelines.llm.models import ResolvedModel, resolve
 from pipelines.llm.prompts import Prompt, PromptSet, Renderer, load_prompt_set
-from pipelines.llm.runner import (REQUEST_SCHEMA, RunSpec, render_request, run_requests, stored_results,
-                                  worker_tokenizer)
+from pipelines.llm.requests import REQUEST_SCHEMA, RunSpec, render_request, worker_tokenizer
+from pipelines.llm.runner import run_requests, stored_results
 from pipelines.qna.chunk import ChunkSpec, chunk_spans
 from pipelines.qna.parse import parse_pairs, schema_for
 from pipelines.quarantine import quarantine_rows

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from pipelines.quality.suites import DEFAULT_RULES, SuiteRules
 from pipelines.quality.validate import SuiteResult, validate_table
 from pipelines.release.files import table_files
 from pipelines.release.report import write_report
+from pipelines.version import code_version
 from pipelines.release.store import (MANIFEST, ReleaseError, check_name, publish, read_manifest, release_path,
                                      releases_root, staging_dir)
 from schemas import BENCHMARKS, INSTRUCTIONS, TELE_DATA, TELE_EVAL, contract_for
@@ -35,7 +35,6 @@ from schemas.gold import GOLD_SCHEMA
 
 log = logging.getLogger(__name__)
 FORMAT = "telelake-release/1"
-REPO = Path(__file__).resolve().parents[2]
 
 
 class ReleaseRefused(ReleaseError):
@@ -93,26 +92,6 @@ class ReleaseResult:
     @property
     def report(self) -> str:
         return self.manifest["report"]
-
-
-def code_version() -> str:
-    """Package version, plus the git commit (and .dirty) when run from a checkout."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        v = version("telelake")
-    except PackageNotFoundError:
-        v = "0+unknown"
-    try:
-        git = ["git", "-C", str(REPO)]
-        sha = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10)
-        if sha.returncode == 0:
-            dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                   text=True, timeout=10).stdout.strip()
-            v += f"+g{sha.stdout.strip()}{'.dirty' if dirty else ''}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return v
 
 
 def _commit_info(cfg: lake.LakeConfig, table: str, version: int) -> dict:

@@ -18,15 +18,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
 import shutil
 import uuid
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -36,124 +33,28 @@ from pipelines.ingest.parse import utc_now
 from pipelines.lake.commit import Batch
 from pipelines.lake.read import planned_read
 from pipelines.lake.spark_types import spark_schema
-from pipelines.lake.storage import is_remote
 from pipelines.quarantine import quarantine_rows, reject_id_column
-from pipelines.release.ops import verify
-from pipelines.release.store import ReleaseError, check_name, load_manifest
 from pipelines.summary import JobSummary
 from pipelines.tokenize import encode, plan
+from pipelines.tokenize.spec import ShardError, ShardSet, ShardSpec, file_sha256, locate_shards, shard_key
 from schemas import INSTRUCTIONS, REJECTED, contract_for
 from schemas.gold import GOLD_SCHEMA
 from schemas.shards import FORMAT, MANIFEST, PAD_DOC, shard_schema
 
 log = logging.getLogger(__name__)
 JOB = "shards"
-SPLITS = ("train", "val")
-
-
-class ShardError(RuntimeError):
-    """A shard set cannot be built or reused; the message says why and what to do."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ShardSpec:
-    mode: Literal["cpt", "sft"] = "cpt"
-    """cpt: Tele-Data layout tables as plain documents, packed back to back (documents split at
-    sequence ends); sft: gold.instructions rendered with the chat template, answer-only loss, an
-    example never split (longer ones are dropped, counted)."""
-    blend: dict[str, float | None] = field(default_factory=lambda: {"gold.tele_data": None,
-                                                                    "gold.general_replay": 0.05})
-    """Table (or table:category; for instructions table:task or table:task/category, e.g.
-    gold.instructions:mcq_answering/teleqna) → share of the training tokens, or null for every
-    document once. Default: all of Tele-Data plus 5% general replay (paper §VI)."""
-    seq_len: int = 2048
-    """Tokens per packed sequence (the training context)."""
-    answer_only: bool = True
-    """sft: the loss counts the answer's tokens only (the prompt is masked out); False trains on the
-    whole rendered conversation, prompt included (paper 001's adapters; its open question)."""
-    val_share: float = 0.1
-    """cpt: share of documents held out for validation (paper: 10%); sft uses the split column (val)."""
-    seed: int = 1234
-    seqs_per_shard: int = 4096
-    """Sequences per shard file (4,096 × 2,048 tokens × 4 bytes = 32 MiB)."""
-    root: str | None = None
-    """Where shard sets live; default <lake root>/_telelake/shards (a local or shared file system:
-    the trainer memory-maps them)."""
-
-    def __post_init__(self) -> None:
-        if self.seq_len < 8:
-            raise ValueError(f"seq_len {self.seq_len}: at least 8 tokens")
-        if not 0 <= self.val_share < 1:
-            raise ValueError(f"val_share {self.val_share}: must lie in [0, 1)")
-        if not self.blend:
-            raise ValueError("blend is empty: name the tables to train on, e.g. {gold.tele_data: null}")
-
-    def identity(self) -> dict:
-        """What decides the shards' content (not where they are written)."""
-        d = asdict(self)
-        d.pop("root")
-        return d
-
-
-@dataclass
-class ShardSet:
-    folder: Path
-    manifest: dict
-    built: bool
-    """False when an existing shard set was reused."""
-    summaries: list[JobSummary] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        out = [s.line() for s in self.summaries]
-        for split in SPLITS:
-            s = self.manifest["splits"].get(split)
-            if s:
-                out.append(f"shards {split}: {s['sequences']:,} sequences of {self.manifest['seq_len']:,} tokens, "
-                           f"{s['tokens']:,} document tokens, padding {100 * s['padding_waste']:.2f}%, "
-                           f"{len(s['shards'])} files")
-        verb = "built" if self.built else "reused"
-        out.append(f"shards {verb}: {self.folder}")
-        return out
-
-
-def shards_root(cfg: lake.LakeConfig, spec: ShardSpec) -> Path:
-    if spec.root:
-        return Path(spec.root)
-    if is_remote(cfg.root):
-        raise ShardError(f"the lake is on an object store ({cfg.root}); set shards.root to a local or shared folder "
-                         f"the trainer can memory-map")
-    return Path(os.path.abspath(cfg.root)) / "_telelake" / "shards"
-
-
-def shard_key(release: dict, tokenizer: encode.TokenizerInfo, spec: ShardSpec) -> str:
-    body = json.dumps({"release": release["content_hash"], "tokenizer": tokenizer.sha256, "spec": spec.identity(),
-                       "format": FORMAT}, sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def build_shards(spark, cfg: lake.LakeConfig, release: str, tokenizer: str, spec: ShardSpec, *,
                  code_version: str = "") -> ShardSet:
     """Build (or reuse) the shard set of `release` under `tokenizer` and `spec`. `spark` is a session
     or a function that makes one (called only when there is something to build)."""
-    check_name(release)
-    manifest = load_manifest(cfg, release)
-    problems = verify(cfg, release)
-    if problems:
-        raise ReleaseError(f"release {release} failed verification; no shards were built:\n  " + "\n  ".join(problems)
-                           + f"\nRun `telelake release verify {release}`; a changed release needs a new release name.")
-    info = encode.inspect_tokenizer(tokenizer, chat=spec.mode == "sft")
+    place = locate_shards(cfg, release, tokenizer, spec)
+    if place.existing is not None:
+        log.info("shards: reusing %s (release %s, tokenizer %s…)", place.folder, release, place.tokenizer.sha256[:12])
+        return place.existing
+    manifest, info, key, folder = place.release, place.tokenizer, place.key, place.folder
     tables = _tables(manifest, spec)
-    key = shard_key(manifest, info, spec)
-    folder = shards_root(cfg, spec) / release / key
-    if (folder / MANIFEST).is_file():
-        existing = json.loads((folder / MANIFEST).read_text())
-        bad = verify_shards(folder, existing)
-        if bad:
-            raise ShardError(f"shard set {folder} is damaged ({'; '.join(bad[:5])}); delete the folder and run "
-                             f"`telelake shards build` again")
-        log.info("shards: reusing %s (release %s, tokenizer %s…)", folder, release, info.sha256[:12])
-        return ShardSet(folder=folder, manifest=existing, built=False,
-                        summaries=[JobSummary.from_json(json.dumps(s)) for s in existing["summaries"]])
     folder.parent.mkdir(parents=True, exist_ok=True)
     staged = folder.parent / f".{key}.{uuid.uuid4().hex[:8]}.staging"
     staged.mkdir()
@@ -179,21 +80,6 @@ def build_shards(spark, cfg: lake.LakeConfig, release: str, tokenizer: str, spec
         return ShardSet(folder=folder, manifest=out, built=True, summaries=summaries)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
-
-
-def verify_shards(folder: Path, manifest: dict, *, checksums: bool = True) -> list[str]:
-    """Problems with a shard set's files: missing, resized or (with `checksums`) changed."""
-    problems = []
-    for s in manifest["splits"].values():
-        for f in s["shards"]:
-            p = folder / f["path"]
-            if not p.is_file():
-                problems.append(f"{f['path']} is missing")
-            elif p.stat().st_size != f["bytes"]:
-                problems.append(f"{f['path']} is {p.stat().st_size:,} bytes, written as {f['bytes']:,}")
-            elif checksums and _sha256(p) != f["sha256"]:
-                problems.append(f"{f['path']} changed (sha256 differs from the manifest)")
-    return problems
 
 
 def _tables(manifest: dict, spec: ShardSpec) -> list[str]:
@@ -422,7 +308,7 @@ def _shard_fn(staged: str, work: str, seq_len: int, loss_mask: bool, pad_id: int
             for batch in table.to_batches(max_chunksize=256):
                 w.write_batch(batch)
         return {"split": split, "shard": shard, "path": rel, "rows": rows, "first_seq": first, "tokens": tokens,
-                "pad": rows * seq_len - tokens, "bytes": out.stat().st_size, "sha256": _sha256(out)}
+                "pad": rows * seq_len - tokens, "bytes": out.stat().st_size, "sha256": file_sha256(out)}
 
     def run(batches):
         for b in batches:
@@ -431,14 +317,6 @@ def _shard_fn(staged: str, work: str, seq_len: int, loss_mask: bool, pad_id: int
                 yield pa.RecordBatch.from_pylist(out, schema=FILES)
 
     return run
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _build(spark, cfg, manifest, tables, info, spec, staged: Path):

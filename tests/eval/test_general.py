@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from eval.calls import LakeCalls
 from eval import general
 from eval.calls import EvalInputError
 
@@ -55,7 +56,7 @@ def test_the_stage_scores_the_bundled_samples_and_records_settings(spark, lake_c
 
     from eval.subjects import Subject
 
-    (s,) = general.evaluate(spark, lake_cfg, general.GeneralSpec(max_new_tokens=48),
+    (s,) = general.evaluate(LakeCalls(spark, lake_cfg), lake_cfg, general.GeneralSpec(max_new_tokens=48),
                             [Subject(name="embedded", path="embedded:smollm2-135m-instruct")], tmp_path)
     assert s.items == {"mmlu": 4, "hellaswag": 3, "gsm8k": 3} and all(0 <= v <= 1 for v in s.scores.values())
     rows = pq.read_table(tmp_path / "embedded" / "general.parquet").to_pylist()

@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from eval.calls import LakeCalls
 from eval import bootstrap, textmetrics
 
 
@@ -79,7 +80,7 @@ def test_the_stage_scores_two_models_with_the_judge_and_compares_them(spark, lak
                 Subject(name="tiny", path=str(_tiny(tmp_path / "tiny")))]
     spec = GenerationSpec(release="r1", limit=3, max_new_tokens=16, max_statements=2, resamples=200)
     out = tmp_path / "res"
-    first, second = evaluate(spark, lake_cfg, spec, subjects, out)
+    first, second = evaluate(LakeCalls(spark, lake_cfg), lake_cfg, spec, subjects, out)
     rows = pq.read_table(out / "embedded" / "generation.parquet").to_pylist()
     assert len(rows) == first.items == 3 and {r["reference"] for r in rows} <= {f"Title number {i}" for i in range(30)}
     answered = [r for r in rows if r["prediction"] is not None]

@@ -5,6 +5,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from eval.calls import LakeCalls
 from eval import choice
 
 OPTIONS = ["AMF", "SMF", "UPF", "5G NR", "5G NR-U"]
@@ -39,7 +40,7 @@ def test_the_stage_scores_seen_and_unseen_per_category_with_baselines(spark, lak
     create_release(spark, lake_cfg, "r1", ReleaseSpec())
     subjects = [Subject(name="embedded", path="embedded:smollm2-135m-instruct")]
     out = tmp_path / "res"
-    (gen,) = evaluate(spark, lake_cfg, McqSpec(release="r1", k=2, max_new_tokens=6), subjects, out)
+    (gen,) = evaluate(LakeCalls(spark, lake_cfg), lake_cfg, McqSpec(release="r1", k=2, max_new_tokens=6), subjects, out)
     groups = {(g.category, g.split): g for g in gen.groups}
     assert set(groups) == {("teleqna", "train"), ("teleqna", "test"), ("all", "train"), ("all", "test")}
     assert all(g.items == 3 for k, g in groups.items()) and groups[("teleqna", "train")].baseline == pytest.approx(2 / 3)
@@ -50,9 +51,9 @@ def test_the_stage_scores_seen_and_unseen_per_category_with_baselines(spark, lak
         assert (r["failure"] == "no_choice_found") == (r["greedy_choice"] is None)
     t = groups[("teleqna", "test")]
     assert t.pass_at_1 == sum(r["pass_at_1"] for r in rows if r["split"] == "test") / 3
-    (ll,) = evaluate(spark, lake_cfg, McqSpec(release="r1", mode="loglik"), subjects, out)
+    (ll,) = evaluate(LakeCalls(spark, lake_cfg), lake_cfg, McqSpec(release="r1", mode="loglik"), subjects, out)
     rows = pq.read_table(out / "embedded" / "mcq_loglik.parquet").to_pylist()
     assert all(r["loglik_choice"] is not None and r["failure"] is None for r in rows)
     assert json.loads((out / "embedded" / "mcq_loglik.json").read_text())["mode"] == "loglik"
     with pytest.raises(EvalInputError, match="oranbench/train.*empty split"):
-        evaluate(spark, lake_cfg, McqSpec(release="r1", categories=["teleqna", "oranbench"]), subjects, out)
+        evaluate(LakeCalls(spark, lake_cfg), lake_cfg, McqSpec(release="r1", categories=["teleqna", "oranbench"]), subjects, out)

@@ -7,6 +7,7 @@ import math
 import pyarrow.parquet as pq
 import pytest
 
+from eval.calls import LakeCalls
 from eval import metrics
 from eval.subjects import Subject, resolve_subject
 from pipelines.llm.models import ModelError
@@ -144,7 +145,7 @@ def test_the_stage_scores_every_pair_records_failures_and_reruns_from_the_store(
     subjects = [Subject(name="embedded", path="embedded:smollm2-135m-instruct"), Subject(name="tiny", path=str(base))]
     spec = TeleEvalSpec(release="r1", source_ids=["wiki_1", "wiki_2", "wiki_3"], max_new_tokens=12)
     out = tmp_path / "results"
-    first = evaluate(spark, lake_cfg, spec, subjects, out)
+    first = evaluate(LakeCalls(spark, lake_cfg), lake_cfg, spec, subjects, out)
     assert [s.model for s in first] == ["embedded", "tiny"] and all(s.items == 3 for s in first)
     for s in first:
         table = pq.read_table(out / s.model / "tele_eval.parquet").to_pylist()
@@ -163,7 +164,7 @@ def test_the_stage_scores_every_pair_records_failures_and_reruns_from_the_store(
 
     from pipelines.llm.runner import stored_results
     calls = stored_results(spark, lake_cfg).count()
-    again = evaluate(spark, lake_cfg, spec, subjects, out)
+    again = evaluate(LakeCalls(spark, lake_cfg), lake_cfg, spec, subjects, out)
     assert stored_results(spark, lake_cfg).count() == calls  # nothing new was asked of any model
     values = [[s.ans_ppl, s.semscore, s.llm_eval] for s in first]
     assert [v for s in again for v in (s.ans_ppl, s.semscore, s.llm_eval)] == pytest.approx(sum(values, []),

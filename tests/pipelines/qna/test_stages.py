@@ -11,7 +11,7 @@ from pipelines.ingest.parse import utc_now
 from pipelines.llm.backend import BackendConfig
 from pipelines.llm.models import resolve
 from pipelines.llm.prompts import Renderer, load_prompt_set
-from pipelines.llm.runner import render_request, worker_tokenizer
+from pipelines.llm.requests import render_request, worker_tokenizer
 from pipelines.qna.chunk import ChunkSpec, chunk_spans
 from pipelines.qna.filter_stage import Answerability, FilterSpec, run_filter
 from pipelines.qna.generate import TASK, GenerateSpec, run_generate
