@@ -42,9 +42,14 @@ def lexicon_path() -> str:
     return str(ROOT / "conf" / "lexicon" / "telecom_v1.yaml")
 
 
+DISTRIBUTED = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+"""Set in this process by an in-process training test (a world of one): a child trainer would otherwise
+join that world's rendezvous port."""
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for running telelake jobs as child processes."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYSPARK_PYTHON"] = sys.executable
     env.update(extra)
