@@ -55,10 +55,22 @@ class Projector(torch.nn.Module):
         self.s2t = torch.nn.Linear(d_student, d_teacher)
 
     def scores(self, q_in: torch.Tensor, k_in: torch.Tensor) -> torch.Tensor:
-        """[n, m] attention logits between student positions (queries) and teacher positions (keys)."""
-        q = self.query(q_in / q_in.std().clamp(min=1e-6))
-        k = self.key(k_in / k_in.std().clamp(min=1e-6))
-        return q @ k.t() / math.sqrt(self.d)
+        """[n, m] float32 attention logits between student positions (queries) and teacher positions (keys)."""
+        q = self.query(self._own(q_in / q_in.float().std().clamp(min=1e-6)))
+        k = self.key(self._own(k_in / k_in.float().std().clamp(min=1e-6)))
+        return (q @ k.t()).float() / math.sqrt(self.d)
+
+    def to_student(self, teacher_states: torch.Tensor) -> torch.Tensor:
+        """Teacher hidden states in the student's space (float32)."""
+        return self.t2s(self._own(teacher_states)).float()
+
+    def to_teacher(self, student_states: torch.Tensor) -> torch.Tensor:
+        """Student hidden states in the teacher's space (float32)."""
+        return self.s2t(self._own(student_states)).float()
+
+    def _own(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` in the projector's dtype: bf16 under DeepSpeed's bf16 mode, where no autocast casts inputs."""
+        return x.to(self.query.weight.dtype)
 
 
 def attach(student: torch.nn.Module, d_student: int, d_teacher: int) -> Projector:
@@ -101,8 +113,8 @@ def dskd_sum(student: Side, teacher: Side, proj: Projector, student_head: torch.
     s = proj.scores(student.pairs, teacher.pairs)          # [n, m]
     t_h = teacher.hidden.detach().float()
     s_h = student.hidden.float()
-    h_t2s = torch.softmax(s, -1) @ proj.t2s(t_h)          # teacher states aligned to student positions
-    h_s2t = torch.softmax(s.t(), -1) @ proj.s2t(s_h)      # student states aligned to teacher positions
+    h_t2s = torch.softmax(s, -1) @ proj.to_student(t_h)   # teacher states aligned to student positions
+    h_s2t = torch.softmax(s.t(), -1) @ proj.to_teacher(s_h)  # student states aligned to teacher positions
     tau = spec.temperature
     # teacher → student: the projected teacher predicts the student's targets (trains the projector) ...
     q_t2s = h_t2s @ student_head.detach().float().t()     # [n, V_s]

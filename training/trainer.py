@@ -130,8 +130,8 @@ class Trainer:
         # GPUs: DeepSpeed's bf16 mode (bf16 weights, fp32 master copy). CPUs asked for bf16: fp32 weights,
         # gradients and optimizer, the forward's matmuls in bf16 under torch.autocast (oneDNN, AMX where
         # present); DeepSpeed's bf16 mode also runs there but learned less per step (docs/BENCHMARKS.md)
-        self.bf16 = on_gpu and spec.precision in ("bf16", "auto")
-        self.autocast = not on_gpu and spec.precision == "bf16"
+        self.bf16 = self._deepspeed_bf16(on_gpu)
+        self.autocast = not self.bf16 and spec.precision == "bf16"
         self.train_data = PackedShards(shards, "train")
         has_val = self.train_data.manifest["splits"].get("val", {}).get("sequences", 0) > 0
         self.val_data = PackedShards(shards, "val") if has_val else None
@@ -154,6 +154,11 @@ class Trainer:
         self.peak, self.peak_source = throughput.device_peak_flops(name, spec.peak_tflops, bf16=self.autocast)
 
     # --- building ------------------------------------------------------------------------------
+
+    def _deepspeed_bf16(self, on_gpu: bool) -> bool:
+        """DeepSpeed's bf16 mode (bf16 weights and activations, fp32 master weights): on GPUs, for bf16 or
+        auto. (A test turns it on for a CPU to run the GPU's dtypes there.)"""
+        return on_gpu and self.spec.precision in ("bf16", "auto")
 
     def _build_model(self):
         from transformers import AutoModelForCausalLM

@@ -109,3 +109,21 @@ def test_the_llm_backend_scores_and_generates_on_the_models_device(tiny_model):
     assert forwards >= 3
     # one copy back per batch, not per prompt
     assert sum(scoring.values()) <= 3 and sum(continuation.values()) <= 3
+
+
+# -- the GPU's dtypes: DeepSpeed's bf16 mode (bf16 weights and activations), run on the CPU ----------------
+
+@pytest.mark.spark
+@pytest.mark.parametrize("how", ["plain", "lora", "vanilla", "dskd"])
+def test_a_step_runs_in_deepspeeds_bf16_mode_as_on_a_gpu(tiny_model, other_teacher, foreign_teacher, cpt_shards,
+                                                         tmp_path, monkeypatch, how):
+    """CPU bf16 runs under autocast, which forgives a float32 tensor meeting bf16 weights; a GPU runs
+    DeepSpeed's bf16 mode, which does not. Here that mode runs on the CPU, under the device guard."""
+    monkeypatch.setattr(Trainer, "_deepspeed_bf16", lambda self, on_gpu: True)
+    extra = {"lora": {"lora": LoraSpec(r=4, alpha=8), "zero": "zero0.yaml"},
+             "vanilla": {"kd": kd(other_teacher, rate=0.5)},
+             "dskd": {"kd": kd(foreign_teacher, rate=0.5, method="dskd")}}.get(how, {})
+    s = spec(max_steps=2, batch=BatchSpec(tokens_per_step=128 * 4, micro_batch=2), **extra)
+    t, steps, evaluation = guarded_steps(s, tiny_model, cpt_shards, tmp_path)
+    assert t.precision_name == "bf16" and next(t.engine.module.parameters()).dtype == torch.bfloat16
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in t.state.history) and steps == [1, 1]
