@@ -69,7 +69,7 @@ LIMITS = {"env": 60, "models": 120, "judge": 150, "cpt-eval": 200, "kd": 120}
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bundle", default=str(ROOT / "benchmarks" / "gpu" / "bundle"))
-    p.add_argument("--out", required=True, help="folder for gpu_check.json and the step logs")
+    p.add_argument("--out", required=True, help="folder for gpu_check.json and steps.log (every step's output)")
     p.add_argument("--work", default="/tmp/telelake-gpu-check", help="model weights, runs, results (not kept)")
     p.add_argument("--smoke", action="store_true", help="the bundle is a --smoke one: tiny shapes on this CPU")
     p.add_argument("--budget", type=float, default=BUDGET_S)
@@ -83,6 +83,7 @@ def main() -> None:
         print("RESULT " + json.dumps(result, default=str))
         return
     out.mkdir(parents=True, exist_ok=True)
+    (out / "steps.log").unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     env = _environment(bundle, plan)
     deadline = time.monotonic() + args.budget
@@ -132,18 +133,23 @@ def _environment(bundle: Path, plan: dict) -> dict:
 def _run_step(step: str, args, env: dict, limit: float, out: Path) -> dict:
     t0 = time.perf_counter()
     cmd = [sys.executable, __file__, "--bundle", args.bundle, "--out", args.out, "--work", args.work, "--step", step]
-    log = out / f"{step.replace(':', '_')}.log"
     try:
         child = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=limit, cwd=ROOT)
     except subprocess.TimeoutExpired as exc:
-        log.write_text(_text(exc.stdout) + "\n--- stderr ---\n" + _text(exc.stderr))
+        _log(out, step, _text(exc.stdout), _text(exc.stderr))
         return {"error": f"timed out after {limit:.0f} s", "seconds": time.perf_counter() - t0}
-    log.write_text(child.stdout + "\n--- stderr ---\n" + child.stderr)
+    _log(out, step, child.stdout, child.stderr)
     lines = [ln for ln in child.stdout.splitlines() if ln.startswith("RESULT ")]
     if child.returncode != 0 or not lines:
         return {"error": (child.stderr.strip().splitlines() or ["no output"])[-1][:500],
                 "seconds": time.perf_counter() - t0}
     return {**json.loads(lines[-1][len("RESULT "):]), "seconds": time.perf_counter() - t0}
+
+
+def _log(out: Path, step: str, stdout: str, stderr: str) -> None:
+    """Every step's output in one file (the device tool brings back at most 8 files)."""
+    with (out / "steps.log").open("a") as fh:
+        fh.write(f"===== {step}\n{stdout}\n----- stderr\n{stderr}\n")
 
 
 def _text(x) -> str:

@@ -82,6 +82,7 @@ def run_in_process(store: FolderStore, requests: list[dict], backend_cfg: Backen
     stats.cached = stats.requests - len(pending)
     stats.model_calls = sum(1 for r in pending if not r["error"])
     if not pending:
+        stats.errors = _errors(store, unique)
         stats.seconds = time.perf_counter() - t0
         return stats
     every = max(1, spec.commit_every)
@@ -96,6 +97,11 @@ def run_in_process(store: FolderStore, requests: list[dict], backend_cfg: Backen
         store.append(rows)
         if progress:
             progress.advance(task, len(chunk))
-    stats.errors = sum(1 for _, error in store.results({r["key"] for r in unique}).values() if error is not None)
+    stats.errors = _errors(store, unique)
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _errors(store: FolderStore, requests: list[dict]) -> int:
+    """Requests whose stored result is an error."""
+    return sum(1 for _, error in store.results({r["key"] for r in requests}).values() if error is not None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -107,19 +108,39 @@ class RunStats:
     seconds: float = 0.0
 
 
-_BACKENDS: dict[str, Backend] = {}
-"""The backend of this process per config: a Spark worker or an evaluation process loads a model once."""
+_BACKENDS: OrderedDict[str, Backend] = OrderedDict()
+"""The backends of this process per config, most recently used last: a Spark worker or an evaluation
+process loads a model once, and keeps at most MAX_BACKENDS (an evaluated model and its judge)."""
+MAX_BACKENDS = 2
 
 
 def worker_backend(cfg: BackendConfig) -> Backend:
-    """The backend of this process for `cfg`, loaded on first use."""
+    """The backend of this process for `cfg`, loaded on first use; the least recently used one is let go
+    when more than MAX_BACKENDS would be held (a GPU holds few models at once)."""
     from pipelines.llm.backend import load_backend
 
     key = repr(cfg)
-    if key not in _BACKENDS:
-        _pin_task_gpus()
-        _BACKENDS[key] = load_backend(cfg)
+    if key in _BACKENDS:
+        _BACKENDS.move_to_end(key)
+        return _BACKENDS[key]
+    while len(_BACKENDS) >= MAX_BACKENDS:
+        _BACKENDS.popitem(last=False)
+        _free_device_memory()
+    _pin_task_gpus()
+    _BACKENDS[key] = load_backend(cfg)
     return _BACKENDS[key]
+
+
+def _free_device_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _pin_task_gpus() -> None:

@@ -6,7 +6,6 @@ nothing; the test pins that the script the GPU session will run works end to end
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -45,4 +44,5 @@ def test_the_gpu_check_runs_end_to_end_on_a_smoke_bundle(tmp_path):
     assert cpt["final"]["step"] == 4 and cpt["results_store"]  # results kept in the local store
     assert {(g["category"], g["split"], g["items"]) for g in cpt["mcq"]} >= {("srsranbench", "test", 20)}
     assert cpt["tele_eval"]["ans_ppl_n"] == 16
-    assert "goal" in done.stdout and Path(out / "train_ours-full-mb4.log").is_file()
+    assert "goal" in done.stdout and sorted(p.name for p in out.iterdir()) == ["gpu_check.json", "steps.log"]
+    assert "===== train:ours-full-mb4" in (out / "steps.log").read_text()
