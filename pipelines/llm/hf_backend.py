@@ -55,34 +55,34 @@ class HFBackend:
         ids = self.encode(prompts)
         out = np.zeros((len(prompts), len(token_ids)), np.float32)
         want = self.torch.tensor(list(token_ids), device=self.device)
+        _refuse_empty([i for i, seq in enumerate(ids) if not seq], "prompt")
         for idx, batch in self._batches(ids):
-            last = [len(seq) - 1 for seq in batch]
-            logits = self._scores(batch, [list(range(len(batch)))], [last])  # [rows, vocab]
+            logits = self._scores(batch, list(range(len(batch))), [len(seq) - 1 for seq in batch])  # [rows, vocab]
             out[idx] = self.torch.log_softmax(logits, -1).index_select(1, want).cpu().numpy()
         return out
 
     def continuation_logprob(self, prompts: Sequence[str], continuations: Sequence[str]) -> list[float]:
         heads, tails = self.encode(prompts), self.encode(continuations)
         joined = [h + t for h, t in zip(heads, tails)]
+        _refuse_empty([i for i, (h, t) in enumerate(zip(heads, tails)) if t and not h], "prompt before a continuation")
         out = [0.0] * len(prompts)
         for idx, batch in self._batches(joined):
             # the logits at position p predict token p+1: a tail of n tokens is read at the n positions before it
-            rows, cols, targets, owner = [], [], [], []
+            rows, cols, targets = [], [], []
             for row, i in enumerate(idx):
                 n, end = len(tails[i]), len(joined[i])
                 rows += [row] * n
                 cols += range(end - n - 1, end - 1)
                 targets += tails[i]
-                owner += [row] * n
             if not targets:
                 continue
-            logits = self._scores(batch, [rows], [cols])
+            logits = self._scores(batch, rows, cols)
             t = self.torch.tensor(targets, device=self.device)
             picked = self.torch.log_softmax(logits, -1).gather(1, t[:, None]).squeeze(1).double()
             sums = self.torch.zeros(len(idx), dtype=self.torch.float64, device=self.device)
-            sums.index_add_(0, self.torch.tensor(owner, device=self.device), picked)
-            for row, value in zip(range(len(idx)), sums.cpu().tolist()):
-                out[idx[row]] = value
+            sums.index_add_(0, self.torch.tensor(rows, device=self.device), picked)
+            for i, value in zip(idx, sums.cpu().tolist()):  # one copy back per batch
+                out[i] = value
         return out
 
     def generate(self, prompts: Sequence[str], params: SamplingParams) -> list[list[str]]:
@@ -134,15 +134,15 @@ class HFBackend:
                 mask[row, width - len(seq):] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
-    def _scores(self, batch: list[list[int]], rows: list[list[int]], cols: list[list[int]]):
-        """float32 logits [positions, vocab] at (rows[0][k], cols[0][k]) of the right-padded batch, with
-        no attention mask and the head on those positions alone."""
+    def _scores(self, batch: list[list[int]], rows: list[int], cols: list[int]):
+        """float32 logits [positions, vocab] at the positions (rows[k], cols[k]) of the right-padded batch,
+        with no attention mask and the head on those positions alone."""
         width = max(len(s) for s in batch)
         ids = self.torch.full((len(batch), width), self.pad_id, dtype=self.torch.long)
         for row, seq in enumerate(batch):
             if seq:
                 ids[row, :len(seq)] = self.torch.tensor(seq)
-        flat = self.torch.tensor([r * width + c for r, c in zip(rows[0], cols[0])], device=self.device)
+        flat = self.torch.tensor([r * width + c for r, c in zip(rows, cols)], device=self.device)
         with self.torch.no_grad():
             if self.head is not None:
                 with self.head.headless():
@@ -154,6 +154,11 @@ class HFBackend:
                 logits = logits.reshape(-1, logits.size(-1)).index_select(0, flat)
         self.forwards += 1
         return logits.float()
+
+def _refuse_empty(empty: list[int], what: str) -> None:
+    if empty:
+        raise BackendError(f"request {empty[0]} has an empty {what}: there is no position to score from")
+
 
 def _cut(text: str, stop: Sequence[str]) -> str:
     cut = min((text.find(s) for s in stop if s in text), default=-1)

@@ -60,3 +60,11 @@ def test_request_over_the_context_is_refused_with_its_size(backend):
     long = _chat(backend, "telecom " * 600)
     with pytest.raises(BackendError, match=r"request 0 has \d+ prompt tokens.*max_context_tokens=512"):
         backend.next_token_logprobs([long], [0])
+
+
+def test_an_empty_prompt_is_refused_not_scored_from_a_neighbours_position(backend):
+    with pytest.raises(BackendError, match="request 1 has an empty prompt"):
+        backend.next_token_logprobs(["Is LTE a radio technology?", ""], [1, 2])
+    with pytest.raises(BackendError, match="request 0 has an empty prompt before a continuation"):
+        backend.continuation_logprob(["", "Hello"], [" yes", " there"])
+    assert backend.continuation_logprob(["", "Hello"], ["", " there"])[0] == 0.0  # nothing to score: 0
