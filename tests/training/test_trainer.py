@@ -239,3 +239,27 @@ def test_a_step_budget_fits_the_schedule_to_the_steps_run():
     cut = make_plan(replace(s, step_budget=30), n_train=800, seq_len=256, world=1)
     assert (cut.total_steps, cut.warmup_steps) == (30, 3)  # warm-up 10% of the 30 steps, cosine to step 30
     assert make_plan(replace(s, step_budget=900), n_train=800, seq_len=256, world=1).total_steps == 600
+
+
+def test_a_shard_folder_is_refused_when_damaged_or_made_for_another_vocabulary_or_mode(tiny_model, cpt_shards, tmp_path):
+    import shutil
+
+    from pipelines.tokenize.spec import ShardError
+    from training.run import _checked_folder
+
+    copied = tmp_path / "shards"
+    shutil.copytree(cpt_shards, copied)
+    assert _checked_folder(copied, tiny_model, spec(), checksums=True).manifest["spec"]["mode"] == "cpt"
+    with pytest.raises(ShardError, match="holds cpt sequences; recipe sft trains sft"):
+        _checked_folder(copied, tiny_model, spec(recipe="sft", shards=replace(spec().shards, mode="sft")),
+                        checksums=True)
+    other = tmp_path / "other-vocab"  # the same tokenizer with one token more: other ids from there on
+    shutil.copytree(tiny_model, other)
+    tok = json.loads((other / "tokenizer.json").read_text())
+    tok["added_tokens"].append({**tok["added_tokens"][-1], "id": 49152, "content": "<|telecom|>"})
+    (other / "tokenizer.json").write_text(json.dumps(tok))
+    with pytest.raises(ShardError, match="49,153 tokens"):
+        _checked_folder(copied, str(other), spec(), checksums=True)
+    next(copied.rglob("*.arrow")).write_bytes(b"damaged")
+    with pytest.raises(ShardError, match="is damaged"):
+        _checked_folder(copied, tiny_model, spec(), checksums=True)
