@@ -58,7 +58,7 @@ def main() -> None:
     from shards import corpus
 
     from pipelines.llm.backend import BackendConfig, load_backend
-    from training.throughput import measured_cpu_flops
+    from training.throughput import measured_cpu_flops, prompt_flops
 
     torch.set_num_threads(args.threads)
     backend = load_backend(BackendConfig(kind="transformers", threads=args.threads, max_context_tokens=2048,
@@ -74,9 +74,7 @@ def main() -> None:
         prompts.append(tok.decode(ids[start:start + n]))
     labels = [tok.encode("Yes", add_special_tokens=False)[0], tok.encode("No", add_special_tokens=False)[0]]
     lengths = [len(x) for x in backend.encode(prompts)]
-    cfg = backend.model.config
-    body = sum(p.numel() for p in backend.model.parameters()) - backend.model.get_input_embeddings().weight.numel()
-    flops = sum(2 * body * t + 2 * cfg.num_hidden_layers * cfg.hidden_size * t * t for t in lengths)
+    flops = prompt_flops(backend.model, lengths)
     peak = measured_cpu_flops()
     runs = {"masked": lambda: masked_scores(backend, prompts, labels),
             "ours": lambda: backend.next_token_logprobs(prompts, labels)}

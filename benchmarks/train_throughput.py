@@ -39,21 +39,28 @@ SEQ, MICRO, ACCUM, WARM = 512, 4, 2, 2
 """Sequence length, micro-batch, accumulation steps, untimed warm-up steps (the schedule's warm-up too)."""
 
 
+def llama_config(shape: tuple[int, int, int, int, int]):
+    """A Llama of `shape` (hidden, layers, heads, kv heads, intermediate) over SmolLM2's vocabulary, tied head."""
+    from transformers import LlamaConfig
+
+    h, layers, heads, kv, inter = shape
+    return LlamaConfig(vocab_size=49152, hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
+                       num_key_value_heads=kv, intermediate_size=inter, max_position_embeddings=4096,
+                       tie_word_embeddings=True, eos_token_id=2, bos_token_id=1, pad_token_id=2)
+
+
 def make_model(size: str, folder: Path) -> str:
     from pipelines.llm.models import ModelSpec, resolve
 
     if size == "embedded":
         return resolve(ModelSpec()).path
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     from training.export import copy_tokenizer
 
-    h, layers, heads, kv, inter = SIZES[size]
     torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=49152, hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
-                                 num_key_value_heads=kv, intermediate_size=inter, max_position_embeddings=2048,
-                                 tie_word_embeddings=True)).save_pretrained(folder)
+    LlamaForCausalLM(llama_config(SIZES[size])).save_pretrained(folder)
     copy_tokenizer(resolve(ModelSpec()).path, folder)
     return str(folder)
 

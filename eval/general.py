@@ -153,7 +153,7 @@ def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: GeneralSpec, subject
     for subject in subjects:
         t0 = time.perf_counter()
         model = resolve_subject(subject, chat=False)
-        rows = _score(calls, cfg, spec, tasks, model, backend)
+        rows = _score(calls, spec, tasks, model, backend)
         scores, items, failures = {}, {}, {}
         for t in tasks:
             mine = [r for r in rows if r["task"] == t]
@@ -174,7 +174,7 @@ def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: GeneralSpec, subject
     return summaries
 
 
-def _score(calls: ModelCalls, cfg, spec: GeneralSpec, tasks: dict[str, list[dict]], model: ResolvedModel,
+def _score(calls: ModelCalls, spec: GeneralSpec, tasks: dict[str, list[dict]], model: ResolvedModel,
            backend: BackendConfig) -> list[dict]:
     tok = worker_tokenizer(model.path)
     requests, plan = [], []

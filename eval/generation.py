@@ -135,10 +135,10 @@ def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: GenerationSpec, subj
     for subject in subjects:
         t0 = time.perf_counter()
         model = resolve_subject(subject, chat=spec.chat)
-        predictions = _answers(calls, cfg, spec, prompts.version, items, model, backend)
+        predictions = _answers(calls, spec, prompts.version, items, model, backend)
         rows = lexical_rows(items, predictions, embedder, bert)
         if judge is not None:
-            _judge_rows(calls, cfg, spec, prompts, items, rows, judge, backend)
+            _judge_rows(calls, spec, prompts, items, rows, judge, backend)
         summary = summarize(subject.name, model.revision, rows, spec, first_rows)
         summary.seconds = time.perf_counter() - t0
         first_rows = first_rows or rows
@@ -152,7 +152,7 @@ def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: GenerationSpec, subj
     return summaries
 
 
-def _answers(calls: ModelCalls, cfg, spec: GenerationSpec, version: str, items: list[GenItem], model: ResolvedModel,
+def _answers(calls: ModelCalls, spec: GenerationSpec, version: str, items: list[GenItem], model: ResolvedModel,
              backend: BackendConfig) -> dict[str, tuple[str | None, str | None]]:
     tok = worker_tokenizer(model.path)
     params = SamplingParams(max_tokens=spec.max_new_tokens, temperature=0.0).to_json()
@@ -202,7 +202,7 @@ def lexical_rows(items: list[GenItem], predictions: dict[str, tuple], embedder: 
     return rows
 
 
-def _judge_rows(calls: ModelCalls, cfg, spec: GenerationSpec, prompts, items: list[GenItem], rows: list[dict],
+def _judge_rows(calls: ModelCalls, spec: GenerationSpec, prompts, items: list[GenItem], rows: list[dict],
                 judge: ResolvedModel, backend: BackendConfig) -> None:
     """Fill faithfulness and answer correctness in `rows` from the judge's Yes/No on each statement."""
     tok = worker_tokenizer(judge.path)

@@ -151,7 +151,7 @@ def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: McqSpec, subjects: l
     for subject in subjects:
         t0 = time.perf_counter()
         model = resolve_subject(subject, chat=spec.chat)
-        rows = _predict(calls, cfg, spec, prompts.version, prompt, items, model, backend)
+        rows = _predict(calls, spec, prompts.version, prompt, items, model, backend)
         table = pa.Table.from_pylist(rows, schema=ITEM_SCHEMA)
         summary = McqSummary(model=subject.name, revision=model.revision, mode=spec.mode,
                              k=spec.k if spec.mode == "generate" else 0, groups=group_scores(rows, spec),
@@ -169,7 +169,7 @@ def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: McqSpec, subjects: l
     return summaries
 
 
-def _predict(calls: ModelCalls, cfg, spec: McqSpec, version: str, prompt, items: list[McqItem], model: ResolvedModel,
+def _predict(calls: ModelCalls, spec: McqSpec, version: str, prompt, items: list[McqItem], model: ResolvedModel,
              backend: BackendConfig) -> list[dict]:
     tok = worker_tokenizer(model.path)
 

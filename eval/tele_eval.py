@@ -141,8 +141,8 @@ def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: TeleEvalSpec, subjec
     for subject in subjects:
         t0 = time.perf_counter()
         model = resolve_subject(subject, cache_dir=spec.judge.cache_dir, chat=spec.chat)
-        answers = _answers(calls, cfg, spec, prompts, items, model, backend)
-        verdicts = _judge(calls, cfg, spec, prompts, items, answers, judge, backend)
+        answers = _answers(calls, spec, prompts, items, model, backend)
+        verdicts = _judge(calls, spec, prompts, items, answers, judge, backend)
         table, summary = score(items, answers, verdicts, embedder, spec, model)
         summary.seconds = time.perf_counter() - t0
         folder = out / safe_name(subject.name)
@@ -156,7 +156,7 @@ def evaluate(calls: ModelCalls, cfg: lake.LakeConfig, spec: TeleEvalSpec, subjec
     return summaries
 
 
-def _answers(calls: ModelCalls, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item], model: ResolvedModel,
+def _answers(calls: ModelCalls, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item], model: ResolvedModel,
              backend: BackendConfig) -> dict[str, dict]:
     """item id → {prediction, logprob, tokens, error}: greedy answers and answer log-likelihoods."""
     tok = worker_tokenizer(model.path)
@@ -185,7 +185,7 @@ def _answers(calls: ModelCalls, cfg, spec: TeleEvalSpec, prompts: PromptSet, ite
     return out
 
 
-def _judge(calls: ModelCalls, cfg, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item], answers: dict[str, dict],
+def _judge(calls: ModelCalls, spec: TeleEvalSpec, prompts: PromptSet, items: list[Item], answers: dict[str, dict],
            judge: ResolvedModel, backend: BackendConfig) -> dict[str, tuple]:
     """item id → ((logprob Yes, logprob No), None) or (None, error), for every answered item."""
     tok = worker_tokenizer(judge.path)

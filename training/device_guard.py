@@ -58,7 +58,8 @@ ones copy their input's device, so they keep its side)."""
 SYNCS = frozenset({"item", "tolist", "__float__", "__int__", "__bool__", "__index__", "numpy", "cpu", "nonzero",
                    "argwhere", "masked_select", "unique", "unique_consecutive", "__repr__", "__format__"})
 """Tensor operations that wait for the device and copy a value back to the host."""
-TRANSFERS = frozenset({"to", "cuda", "cpu", "copy_", "device", "__get__", "__set__", "__setstate__", "__reduce_ex__"})
+TRANSFERS = frozenset({"to", "cuda", "cpu", "copy_", "__setstate__", "__reduce_ex__"})
+"""Operations that move data between the sides by design: never a mix."""
 
 
 class DeviceMixError(RuntimeError):

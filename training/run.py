@@ -111,7 +111,8 @@ def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str | None, *, spark_
             raise ValueError("name a release (--release) or a built shard set (--shards DIR) to train on")
         shards = None
         if rank == 0:
-            shards = locate_shards(cfg, release, tokenizer, spec.shards).existing
+            place = locate_shards(cfg, release, tokenizer, spec.shards)
+            shards = place.existing
             if shards is None:  # the only step that needs Spark (and delta-rs, for the quarantine)
                 from pipelines.tokenize.stage import build_shards
 
@@ -119,7 +120,8 @@ def launch(cfg: lake.LakeConfig, spec: TrainSpec, release: str | None, *, spark_
                     raise ShardError(f"release {release} has no shard set for this tokenizer and shards spec yet, and "
                                      f"no Spark session to build one: run `telelake shards build --release {release}` "
                                      f"where Spark is installed")
-                shards = build_shards(spark_factory, cfg, release, tokenizer, spec.shards, code_version=code_version())
+                shards = build_shards(spark_factory, cfg, release, tokenizer, spec.shards, code_version=code_version(),
+                                      place=place)
         if world > 1:
             torch.distributed.barrier()
         if rank != 0:  # the set exists now: this finds and checks it

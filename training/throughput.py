@@ -53,17 +53,35 @@ def device_peak_flops(device_name: str | None, override_tflops: float | None = N
 
 
 def measured_cpu_flops(n: int = 1024, repeats: int = 5, bf16: bool = False) -> float:
+    return measured_matmul_flops("cpu", n=n, repeats=repeats, bf16=bf16)
+
+
+def measured_matmul_flops(device: str = "cpu", *, n: int = 1024, repeats: int = 5, bf16: bool = False) -> float:
+    """FLOP/s of an n³ matmul on `device`, the best of `repeats` after a warm-up (random data; the device
+    synchronized around each)."""
     import torch
 
     dtype = torch.bfloat16 if bf16 else torch.float32
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if a.is_cuda else (lambda: None)
     a @ b
     best = math.inf
     for _ in range(repeats):
+        sync()
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best
+
+
+def prompt_flops(model, lengths: list[int]) -> float:
+    """Forward FLOPs of scoring prompts of these token lengths: 2·N per token for the weights (embedding
+    excluded), causal attention 2·layers·hidden·T² per prompt, and the head on one position per prompt."""
+    cfg = model.config
+    vocab = model.get_input_embeddings().weight
+    body = sum(p.numel() for p in model.parameters()) - vocab.numel()
+    return sum(2 * body * t + 2 * cfg.num_hidden_layers * cfg.hidden_size * t * t + 2 * vocab.numel() for t in lengths)
 
 
 def mfu(flops_token: float, tokens_per_s: float, peak: float, devices: int) -> float | None:

@@ -38,11 +38,14 @@ import subprocess
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from training.throughput import measured_matmul_flops, prompt_flops  # noqa: E402
 
 BUDGET_S = 480
 """The whole check's wall time: 8 minutes of the session's 15 of device time."""
@@ -183,24 +186,11 @@ def step_env(step: str, bundle: Path, plan: dict, work: Path) -> dict:
 
 
 def measured_peak() -> float:
-    """bf16 matmul FLOP/s: 8192³ on a GPU (median of 10 after 3 warm-ups, random data), 512³ on a CPU."""
+    """bf16 matmul FLOP/s: 8192³ on a GPU, 512³ on a CPU (best of 10 after a warm-up, random data)."""
     import torch
 
     cuda = torch.cuda.is_available()
-    n = 8192 if cuda else 512
-    a = torch.randn(n, n, dtype=torch.bfloat16, device="cuda" if cuda else "cpu")
-    b = torch.randn(n, n, dtype=torch.bfloat16, device=a.device)
-    times = []
-    for i in range(13):
-        if cuda:
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        a @ b
-        if cuda:
-            torch.cuda.synchronize()
-        if i >= 3:
-            times.append(time.perf_counter() - t)
-    return 2 * n**3 / sorted(times)[len(times) // 2]
+    return measured_matmul_flops("cuda" if cuda else "cpu", n=8192 if cuda else 512, repeats=10, bf16=True)
 
 
 def step_models(step: str, bundle: Path, plan: dict, work: Path) -> dict:
@@ -261,7 +251,6 @@ def step_judge(step: str, bundle: Path, plan: dict, work: Path) -> dict:
     """next_token_logprobs on 2,048 prompts of 300-1,000 tokens (smoke: 32 of 20-60) cut from the shards'
     text, at the default and a 4× larger max_batch_tokens; generate: 128 prompts (smoke: 4), 64 new tokens."""
     import numpy as np
-    import torch
 
     from pipelines.llm.backend import BackendConfig, SamplingParams
     from pipelines.llm.hf_backend import HFBackend
@@ -279,24 +268,23 @@ def step_judge(step: str, bundle: Path, plan: dict, work: Path) -> dict:
         length = int(rng.integers(lo, hi + 1))
         start = int(rng.integers(0, max(1, len(ids) - length)))
         token_runs.append(ids[start:start + length].tolist())
+    backend = HFBackend(model, BackendConfig(kind="transformers", max_context_tokens=4096, max_batch_size=256))
+    prompts = [backend.tokenizer().decode(t) for t in token_runs]
+    lengths = [len(t) for t in backend.encode(prompts)]
+    flops, peak = prompt_flops(backend.model, lengths), measured_peak()
+    backend.next_token_logprobs(prompts[:8], [100, 200])  # warm-up
     result = {"prompts": n}
-    flops = peak = None
-    for batch_tokens in (16384, 65536):
-        backend = HFBackend(model, BackendConfig(kind="transformers", max_context_tokens=4096,
-                                                 max_batch_tokens=batch_tokens, max_batch_size=256))
-        prompts = [backend.tokenizer().decode(t) for t in token_runs]
-        tokens = sum(len(t) for t in backend.encode(prompts))
-        backend.next_token_logprobs(prompts[:8], [100, 200])  # warm-up
+    for batch_tokens in (16384, 65536):  # the default, and 4× larger batches: the same model, loaded once
+        backend.cfg = replace(backend.cfg, max_batch_tokens=batch_tokens)
+        forwards = backend.forwards
         _sync()
         t0 = time.perf_counter()
         backend.next_token_logprobs(prompts, [100, 200])
         _sync()
         seconds = time.perf_counter() - t0
-        if flops is None:
-            flops = _forward_flops(backend.model, backend.encode(prompts))
-            peak = measured_peak()
         result[f"batch_{batch_tokens}"] = {"seconds": seconds, "prompts_per_s": n / seconds,
-                                           "prompt_tokens_per_s": tokens / seconds, "forwards": backend.forwards,
+                                           "prompt_tokens_per_s": sum(lengths) / seconds,
+                                           "forwards": backend.forwards - forwards,
                                            "share_of_measured_peak": flops / seconds / peak}
     g = 4 if smoke else 128
     _sync()
@@ -308,18 +296,7 @@ def step_judge(step: str, bundle: Path, plan: dict, work: Path) -> dict:
     result["generate"] = {"prompts": g, "seconds": seconds, "new_tokens_per_s": new / seconds}
     result["measured_peak_tflops"] = peak / 1e12
     result["prompt_flops"] = flops
-    del torch
     return result
-
-
-def _forward_flops(model, prompts: list[list[int]]) -> float:
-    """Forward FLOPs of the prompts: 2·N (weights, head excluded: only the last position runs it) per token,
-    plus causal attention 2·layers·hidden·T² per prompt, plus the head on one position."""
-    cfg = model.config
-    embed = model.get_input_embeddings().weight.numel()
-    n = sum(p.numel() for p in model.parameters()) - embed
-    head = embed  # tied: the head is the embedding matrix, run once per prompt
-    return sum(2 * n * len(t) + 2 * cfg.num_hidden_layers * cfg.hidden_size * len(t) ** 2 + 2 * head for t in prompts)
 
 
 def _sync() -> None:

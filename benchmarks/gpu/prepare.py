@@ -29,10 +29,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from train_throughput import SIZES, llama_config  # noqa: E402 - the benchmarks' model shapes
+
 RELEASE = "gpu-check"
 SHAPES = {  # hidden, layers, heads, kv heads, intermediate
-    "big": (2048, 22, 32, 4, 5632),      # TinyLlama-1.1B (1.07B parameters with SmolLM2's 49,152-token vocabulary)
-    "student": (2048, 4, 32, 4, 5632),   # its first 4 layers' shape: the KD student and the CPT → eval model
+    "big": SIZES["1b"],                  # TinyLlama-1.1B (1.07B parameters with SmolLM2's 49,152-token vocabulary)
+    "student": (*SIZES["1b"][:1], 4, *SIZES["1b"][2:]),  # its shape with 4 layers: the KD student, CPT → eval
 }
 SMOKE_SHAPES = {"big": (64, 2, 4, 2, 128), "student": (64, 1, 4, 2, 128)}
 WHEELS = {  # what the GPU machine's image lacks for DeepSpeed (../shared/DESIGN.md, verified 2026-12-04)
@@ -84,15 +86,10 @@ def _tokenizer() -> str:
 
 def _model_folder(folder: Path, shape: tuple, tokenizer: str) -> None:
     """config.json (a Llama of `shape`, SmolLM2's vocabulary, tied head) and the tokenizer; no weights."""
-    from transformers import LlamaConfig
-
     from training.export import copy_tokenizer
 
-    h, layers, heads, kv, inter = shape
     folder.mkdir(parents=True)
-    LlamaConfig(vocab_size=49152, hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads,
-                num_key_value_heads=kv, intermediate_size=inter, max_position_embeddings=4096, tie_word_embeddings=True,
-                eos_token_id=2, bos_token_id=1, pad_token_id=2).save_pretrained(folder)
+    llama_config(shape).save_pretrained(folder)
     copy_tokenizer(tokenizer, folder)
 
 

@@ -124,36 +124,35 @@ class HFBackend:
         if batch:
             yield batch, [ids[j] for j in batch]
 
-    def _pad(self, batch: list[list[int]]):
+    def _pad(self, batch: list[list[int]], *, left: bool = True):
+        """(input ids, attention mask) of the batch on the device, padded on the left (generation) or the
+        right (scoring, where the mask is not used)."""
         width = max(len(s) for s in batch)
         input_ids = self.torch.full((len(batch), width), self.pad_id, dtype=self.torch.long)
         mask = self.torch.zeros((len(batch), width), dtype=self.torch.long)
         for row, seq in enumerate(batch):
             if seq:
-                input_ids[row, width - len(seq):] = self.torch.tensor(seq)
-                mask[row, width - len(seq):] = 1
+                span = slice(width - len(seq), width) if left else slice(0, len(seq))
+                input_ids[row, span] = self.torch.tensor(seq)
+                mask[row, span] = 1
         return input_ids.to(self.device), mask.to(self.device)
 
     def _scores(self, batch: list[list[int]], rows: list[int], cols: list[int]):
         """float32 logits [positions, vocab] at the positions (rows[k], cols[k]) of the right-padded batch,
         with no attention mask and the head on those positions alone."""
-        width = max(len(s) for s in batch)
-        ids = self.torch.full((len(batch), width), self.pad_id, dtype=self.torch.long)
-        for row, seq in enumerate(batch):
-            if seq:
-                ids[row, :len(seq)] = self.torch.tensor(seq)
-        flat = self.torch.tensor([r * width + c for r, c in zip(rows, cols)], device=self.device)
+        ids, _ = self._pad(batch, left=False)
+        flat = self.torch.tensor([r * ids.size(1) + c for r, c in zip(rows, cols)], device=self.device)
         with self.torch.no_grad():
             if self.head is not None:
                 with self.head.headless():
-                    hidden = self.model(input_ids=ids.to(self.device), use_cache=False).logits
-                picked = hidden.reshape(-1, hidden.size(-1)).index_select(0, flat)
-                logits = self.head.head(picked)
+                    hidden = self.model(input_ids=ids, use_cache=False).logits
+                logits = self.head.head(hidden.reshape(-1, hidden.size(-1)).index_select(0, flat))
             else:
-                logits = self.model(input_ids=ids.to(self.device), use_cache=False).logits
+                logits = self.model(input_ids=ids, use_cache=False).logits
                 logits = logits.reshape(-1, logits.size(-1)).index_select(0, flat)
         self.forwards += 1
         return logits.float()
+
 
 def _refuse_empty(empty: list[int], what: str) -> None:
     if empty:

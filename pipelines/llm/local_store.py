@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.llm.backend import BackendConfig
@@ -30,30 +29,26 @@ PART = "part-{:06d}-{}.parquet"
 
 
 class FolderStore:
-    """Result rows in Parquet files under `folder` (created on the first write)."""
+    """Result rows in Parquet files under `folder` (created on the first write). The results are kept in
+    memory and a read opens only the files it has not seen (those another process added since)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
+        self._seen: set[str] = set()
+        self._results: dict[str, tuple[str | None, str | None]] = {}
 
     def files(self) -> list[Path]:
         return sorted(self.folder.glob("part-*.parquet")) if self.folder.is_dir() else []
 
-    def read(self, columns: list[str] | None = None) -> pa.Table:
-        files = self.files()
-        if not files:
-            return LLM_RESULTS.schema.empty_table().select(columns or LLM_RESULTS.schema.names)
-        return pa.concat_tables(pq.read_table(f, columns=columns, schema=LLM_RESULTS.schema) for f in files)
-
     def results(self, keys: set[str] | None = None) -> dict[str, tuple[str | None, str | None]]:
         """key → (output, error) of the stored keys (among `keys`), a success over an earlier error."""
-        t = self.read(["key", "output", "error"])
-        if keys is not None:
-            t = t.filter(pc.is_in(t["key"], value_set=pa.array(sorted(keys), pa.string())))
-        out: dict[str, tuple[str | None, str | None]] = {}
-        for key, output, error in zip(*(t[c].to_pylist() for c in ("key", "output", "error"))):
-            if key not in out or (out[key][1] is not None and error is None):
-                out[key] = (output, error)
-        return out
+        for f in self.files():
+            if f.name not in self._seen:
+                t = pq.read_table(f, columns=["key", "output", "error"], schema=LLM_RESULTS.schema)
+                self._merge(f.name, zip(*(t[c].to_pylist() for c in ("key", "output", "error"))))
+        if keys is None:
+            return dict(self._results)
+        return {k: self._results[k] for k in keys if k in self._results}
 
     def append(self, rows: list[dict]) -> Path:
         """Commit result rows as one new file (temporary name, fsync, rename)."""
@@ -65,7 +60,15 @@ class FolderStore:
         with tmp.open("rb") as fh:
             os.fsync(fh.fileno())
         tmp.rename(path)
+        self._merge(path.name, ((r["key"], r["output"], r["error"]) for r in rows))
         return path
+
+    def _merge(self, name: str, rows) -> None:
+        self._seen.add(name)
+        for key, output, error in rows:
+            held = self._results.get(key)
+            if held is None or (held[1] is not None and error is None):
+                self._results[key] = (output, error)
 
 
 def run_in_process(store: FolderStore, requests: list[dict], backend_cfg: BackendConfig, spec: RunSpec, *,

@@ -27,9 +27,9 @@ from pipelines.quality.suites import DEFAULT_RULES, SuiteRules
 from pipelines.quality.validate import SuiteResult, validate_table
 from pipelines.release.files import table_files
 from pipelines.release.report import write_report
-from pipelines.version import code_version
 from pipelines.release.store import (MANIFEST, ReleaseError, check_name, publish, read_manifest, release_path,
                                      releases_root, staging_dir)
+from pipelines.version import code_version
 from schemas import BENCHMARKS, INSTRUCTIONS, TELE_DATA, TELE_EVAL, contract_for
 from schemas.gold import GOLD_SCHEMA
 

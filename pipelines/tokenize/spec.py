@@ -140,21 +140,14 @@ def locate_shards(cfg: LakeConfig, release: str, tokenizer: str, spec: ShardSpec
     info = encode.inspect_tokenizer(tokenizer, chat=spec.mode == "sft")
     key = shard_key(manifest, info, spec)
     folder = shards_root(cfg, spec) / release / key
-    existing = None
-    if (folder / MANIFEST).is_file():
-        found = json.loads((folder / MANIFEST).read_text())
-        bad = verify_shards(folder, found)
-        if bad:
-            raise ShardError(f"shard set {folder} is damaged ({'; '.join(bad[:5])}); delete the folder and run "
-                             f"`telelake shards build` again")
-        existing = ShardSet(folder=folder, manifest=found, built=False,
-                            summaries=[JobSummary.from_json(json.dumps(s)) for s in found["summaries"]])
+    existing = (open_shards(folder, remedy="delete the folder and run `telelake shards build` again")
+                if (folder / MANIFEST).is_file() else None)
     return ShardPlace(manifest, info, key, folder, existing)
 
 
-def open_shards(folder: str | Path, *, checksums: bool = True) -> ShardSet:
-    """The shard set built in `folder` (its manifest and files checked), for training where the lake is
-    not at hand: a node that holds only the copied shard folder."""
+def open_shards(folder: str | Path, *, checksums: bool = True, remedy: str = "copy it again or rebuild it") -> ShardSet:
+    """The shard set built in `folder` (its manifest and files checked): a release's, or a copied folder on a
+    node that holds no lake. `remedy`: what the error tells the user to do with a damaged set."""
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
@@ -166,7 +159,7 @@ def open_shards(folder: str | Path, *, checksums: bool = True) -> ShardSet:
                          f"rebuild it with `telelake shards build`")
     bad = verify_shards(folder, manifest, checksums=checksums)
     if bad:
-        raise ShardError(f"shard set {folder} is damaged ({'; '.join(bad[:5])}); copy it again or rebuild it")
+        raise ShardError(f"shard set {folder} is damaged ({'; '.join(bad[:5])}); {remedy}")
     return ShardSet(folder=folder, manifest=manifest, built=False,
                     summaries=[JobSummary.from_json(json.dumps(s)) for s in manifest.get("summaries", [])])
 

@@ -36,7 +36,8 @@ from pipelines.lake.spark_types import spark_schema
 from pipelines.quarantine import quarantine_rows, reject_id_column
 from pipelines.summary import JobSummary
 from pipelines.tokenize import encode, plan
-from pipelines.tokenize.spec import ShardError, ShardSet, ShardSpec, file_sha256, locate_shards, shard_key
+from pipelines.tokenize.spec import (ShardError, ShardPlace, ShardSet, ShardSpec, file_sha256, locate_shards,
+                                     shard_key)
 from schemas import INSTRUCTIONS, REJECTED, contract_for
 from schemas.gold import GOLD_SCHEMA
 from schemas.shards import FORMAT, MANIFEST, PAD_DOC, shard_schema
@@ -46,10 +47,12 @@ JOB = "shards"
 
 
 def build_shards(spark, cfg: lake.LakeConfig, release: str, tokenizer: str, spec: ShardSpec, *,
-                 code_version: str = "") -> ShardSet:
+                 code_version: str = "", place: ShardPlace | None = None) -> ShardSet:
     """Build (or reuse) the shard set of `release` under `tokenizer` and `spec`. `spark` is a session
-    or a function that makes one (called only when there is something to build)."""
-    place = locate_shards(cfg, release, tokenizer, spec)
+    or a function that makes one (called only when there is something to build); `place`: what
+    `locate_shards` found for these arguments, when the caller already looked (the release is verified
+    once)."""
+    place = place or locate_shards(cfg, release, tokenizer, spec)
     if place.existing is not None:
         log.info("shards: reusing %s (release %s, tokenizer %s…)", place.folder, release, place.tokenizer.sha256[:12])
         return place.existing
